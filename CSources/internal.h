@@ -1,0 +1,61 @@
+/* internal.h - what libcore's objects share and users never see (gale__ prefix). */
+#ifndef GALE_INTERNAL_H
+#define GALE_INTERNAL_H
+
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+
+#include <event2/event.h>
+
+#include "gale.h"
+
+/* Every object that lives on a loop starts with a handle, so gale_loop_free can close what
+ * its owner left open (and valgrind sees no leak from an early exit). */
+typedef struct gale__handle gale__handle;
+struct gale__handle {
+    gale__handle *prev, *next;
+    gale_loop *loop;
+    void (*force_close)(gale__handle *h);
+};
+
+void gale__handle_link(gale_loop *loop, gale__handle *h, void (*force_close)(gale__handle *));
+void gale__handle_unlink(gale__handle *h);
+
+/* libevent's struct event is opaque to us (its size may change between releases), so
+ * objects allocate it right behind themselves: one malloc per object. */
+size_t gale__event_size(void);
+
+static inline struct timeval gale__tv(uint64_t ns) {
+    struct timeval tv;
+    tv.tv_sec = (time_t)(ns / 1000000000u);
+    tv.tv_usec = (suseconds_t)((ns % 1000000000u) / 1000u);
+    if (ns > 0 && tv.tv_sec == 0 && tv.tv_usec == 0) tv.tv_usec = 1; /* round up: never "now" */
+    return tv;
+}
+
+static inline int gale__neg_errno(void) { return errno > 0 ? -errno : -EIO; }
+
+int gale__set_nonblock_cloexec(int fd);
+void gale__close_fd(int fd);
+
+/* Called once before the first event_base: libevent's global state (signals, debug maps)
+ * is then safe to touch from several loop threads. */
+void gale__libevent_init(void);
+
+/* A per-loop buffer that socket reads land in before their bytes are handed to a callback
+ * (valid until the callback returns; never held across loop turns). */
+#define GALE__SCRATCH_SIZE (64u * 1024u)
+char *gale__loop_scratch(gale_loop *loop);
+
+/* A second deferred queue that gale_loop_run_deferred does not run: objects release
+ * themselves through it, so a release never happens under a callback of theirs that is
+ * still on the stack, even if that callback runs the deferred queue. */
+int gale__loop_release_later(gale_loop *loop, gale_loop_fn fn, void *ud);
+
+#endif /* GALE_INTERNAL_H */

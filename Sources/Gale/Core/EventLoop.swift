@@ -1,0 +1,191 @@
+import CGale
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// One libcore loop running on its own thread, and the executor for code that works with it.
+///
+/// Everything Gale does for a connection happens on the loop thread: C callbacks arrive there,
+/// and `EventLoop` is both a `SerialExecutor` and a `TaskExecutor`, so a task started with
+/// `Task(executorPreference: loop)` (which is how `TCPServer` runs handlers) runs its async code
+/// on that thread without hops. Other threads reach the loop with ``execute(_:)``.
+///
+/// ```swift
+/// let loop = try EventLoop()
+/// loop.schedule(after: .milliseconds(100)) { print("later, on the loop") }
+/// ```
+public final class EventLoop: @unchecked Sendable {
+    /// The C loop. Touched only on the loop thread, except `gale_loop_post`/`in_loop_thread`.
+    let raw: OpaquePointer
+    private let state = Mutex(State())
+    public let name: String
+
+    private struct State {
+        var thread: pthread_t?
+        var shutDown = false
+        var freed = false
+    }
+
+    /// Create a loop and start its thread.
+    public init(name: String = "gale-loop") throws(GaleError) {
+        var loop: OpaquePointer?
+        try check(gale_loop_new(&loop), "create event loop")
+        self.raw = loop!
+        self.name = name
+        gale_loop_set_data(raw, Unmanaged.passUnretained(self).toOpaque(), nil)
+        try startThread()
+    }
+
+    deinit {
+        // The thread holds a reference while it runs and frees the C loop itself; this is
+        // only for a loop whose thread never started.
+        if !state.withLock({ $0.freed }) { gale_loop_free(raw) }
+    }
+
+    private func startThread() throws(GaleError) {
+        let box = Unmanaged.passRetained(self).toOpaque()
+        var tid = pthread_t()
+        let r = pthread_create(&tid, nil, { arg in
+            let loop = Unmanaged<EventLoop>.fromOpaque(arg!).takeRetainedValue()
+            gale_loop_run(loop.raw)
+            // Stopped by shutdown(): close what is still open here, on the loop thread, while
+            // the loop object is alive for the callbacks that closing runs.
+            gale_loop_free(loop.raw)
+            loop.state.withLock { $0.freed = true }
+            return nil
+        }, box)
+        if r != 0 {
+            Unmanaged<EventLoop>.fromOpaque(box).release()
+            throw GaleError(code: Int32(-r), operation: "start event loop thread")
+        }
+        state.withLock { $0.thread = tid }
+    }
+
+    /// A loop shared by code that does not bring its own (like Tornado's `IOLoop.current()`),
+    /// created on first use and never shut down.
+    public static var shared: EventLoop {
+        get throws(GaleError) {
+            try sharedLoop.withLock { (slot: inout EventLoop?) throws(GaleError) -> EventLoop in
+                if let loop = slot { return loop }
+                let loop = try EventLoop(name: "gale-shared")
+                slot = loop
+                return loop
+            }
+        }
+    }
+
+    /// True when called on this loop's thread.
+    public var inEventLoop: Bool { gale_loop_in_loop_thread(raw) != 0 }
+
+    /// Run `work` on the loop thread, soon. Callable from any thread. On the loop thread it
+    /// runs after the current callback, in the same turn of the loop.
+    public func execute(_ work: @escaping @Sendable () -> Void) {
+        let box = Unmanaged.passRetained(WorkBox(work)).toOpaque()
+        if inEventLoop {
+            if gale_loop_defer(raw, runWorkBox, box) == 0 { return }
+        }
+        if !post(runWorkBox, box, releaseWorkBox) { Unmanaged<WorkBox>.fromOpaque(box).release() }
+    }
+
+    /// Run `work` now if this is the loop thread, else on it soon.
+    @inline(__always)
+    func runOnLoop(_ work: @escaping @Sendable () -> Void) {
+        if inEventLoop { work() } else { execute(work) }
+    }
+
+    /// Run `body` on the loop and return its result.
+    public func submit<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        if inEventLoop { return try body() }
+        return try await withUnsafeThrowingContinuation { (cont: UnsafeContinuation<T, any Error>) in
+            execute { cont.resume(with: Result { try body() }) }
+        }
+    }
+
+    /// Post to the C loop unless it has been shut down. False if the work was not queued.
+    func post(_ fn: gale_loop_fn, _ ud: UnsafeMutableRawPointer?, _ free: gale_free_fn?) -> Bool {
+        // The lock makes "not shut down" and "queued" one step: shutdown() waits for it.
+        state.withLock { s in
+            if s.shutDown { return false }
+            return gale_loop_post(raw, fn, ud, free) == 0
+        }
+    }
+
+    /// Stop the loop and wait for its thread to finish. Handles still open on it are closed.
+    /// Call from another thread; work posted afterwards is dropped.
+    public func shutdown() {
+        precondition(!inEventLoop, "EventLoop.shutdown() called on its own thread")
+        let tid: pthread_t? = state.withLock { s in
+            if s.shutDown { return nil }
+            gale_loop_post(raw, { ud in gale_loop_stop(OpaquePointer(ud!)) }, UnsafeMutableRawPointer(raw), nil)
+            s.shutDown = true
+            let t = s.thread
+            s.thread = nil
+            return t
+        }
+        if let tid { pthread_join(tid, nil) }
+    }
+
+    /// The current monotonic time of the loop's clock.
+    public var now: ContinuousClock.Instant { .now }
+}
+
+private let sharedLoop = Mutex<EventLoop?>(nil)
+
+// MARK: - Executor
+
+extension EventLoop: SerialExecutor, TaskExecutor {
+    public func enqueue(_ job: consuming ExecutorJob) {
+        let ptr = unsafeBitCast(UnownedJob(job), to: UnsafeMutableRawPointer.self)
+        if inEventLoop, gale_loop_defer(raw, runJob, ptr) == 0 { return }
+        // A job cannot be destroyed without running it: if the loop is gone it is dropped.
+        _ = post(runJob, ptr, nil)
+    }
+
+    public func asUnownedSerialExecutor() -> UnownedSerialExecutor {
+        UnownedSerialExecutor(ordinary: self)
+    }
+
+    public func asUnownedTaskExecutor() -> UnownedTaskExecutor {
+        UnownedTaskExecutor(ordinary: self)
+    }
+
+    public func isSameExclusiveExecutionContext(other: EventLoop) -> Bool { other === self }
+
+    public func checkIsolated() {
+        precondition(inEventLoop, "expected to run on event loop \(name)")
+    }
+
+    public func isIsolatingCurrentContext() -> Bool? { inEventLoop }
+}
+
+/// The loop a C callback is running on (its thread's loop), as its Swift object.
+@inline(__always)
+func currentEventLoop() -> EventLoop {
+    let data = gale_loop_get_data(gale_loop_current()!)!
+    return Unmanaged<EventLoop>.fromOpaque(data).takeUnretainedValue()
+}
+
+private let runJob: gale_loop_fn = { ptr in
+    let loop = currentEventLoop()
+    let job = unsafeBitCast(ptr, to: UnownedJob.self)
+    job.runSynchronously(isolatedTo: loop.asUnownedSerialExecutor(), taskExecutor: loop.asUnownedTaskExecutor())
+}
+
+final class WorkBox {
+    let work: @Sendable () -> Void
+    init(_ work: @escaping @Sendable () -> Void) { self.work = work }
+}
+
+private let runWorkBox: gale_loop_fn = { ptr in
+    Unmanaged<WorkBox>.fromOpaque(ptr!).takeRetainedValue().work()
+}
+
+private let releaseWorkBox: gale_free_fn = { ptr in
+    Unmanaged<WorkBox>.fromOpaque(ptr!).release()
+}
