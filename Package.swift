@@ -28,7 +28,8 @@ let package = Package(
             path: ".",
             sources: ["CSources"],
             publicHeadersPath: "include",
-            cSettings: [.define("_GNU_SOURCE")]
+            cSettings: [.define("_GNU_SOURCE")],
+            linkerSettings: [.linkedLibrary("crypto")] // SHA-1 for entity tags (OpenSSL's libcrypto)
         ),
         .target(
             name: "Gale",

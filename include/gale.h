@@ -8,6 +8,7 @@
  *   gale_work.h     blocking work on helper threads
  *   gale_resolve.h  getaddrinfo without blocking the loop
  *   gale_http_parser.h  the HTTP/1.1 message parser and chunked decoder
+ *   gale_http.h     the HTTP/1.1 server
  */
 #ifndef GALE_H
 #define GALE_H
@@ -20,5 +21,6 @@
 #include "gale_work.h"
 #include "gale_resolve.h"
 #include "gale_http_parser.h"
+#include "gale_http.h"
 
 #endif /* GALE_H */

@@ -1,0 +1,439 @@
+/* http_response.c - one HTTP/1.1 connection's output side: building heads, framing bodies
+ * (Content-Length, chunked, until-close), flushing with backpressure, the server's own error
+ * answers, reason phrases and Tornado-compatible entity tags. */
+#include "http_internal.h"
+
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <unistd.h>
+
+/* ---- reason phrases --------------------------------------------------------------------- */
+
+GALE_EXPORT const char *gale_http_reason(int status) {
+    switch (status) {
+    case 100: return "Continue";
+    case 101: return "Switching Protocols";
+    case 200: return "OK";
+    case 201: return "Created";
+    case 202: return "Accepted";
+    case 203: return "Non-Authoritative Information";
+    case 204: return "No Content";
+    case 205: return "Reset Content";
+    case 206: return "Partial Content";
+    case 300: return "Multiple Choices";
+    case 301: return "Moved Permanently";
+    case 302: return "Found";
+    case 303: return "See Other";
+    case 304: return "Not Modified";
+    case 307: return "Temporary Redirect";
+    case 308: return "Permanent Redirect";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 402: return "Payment Required";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 406: return "Not Acceptable";
+    case 408: return "Request Timeout";
+    case 409: return "Conflict";
+    case 410: return "Gone";
+    case 411: return "Length Required";
+    case 412: return "Precondition Failed";
+    case 413: return "Content Too Large";
+    case 414: return "URI Too Long";
+    case 415: return "Unsupported Media Type";
+    case 416: return "Range Not Satisfiable";
+    case 417: return "Expectation Failed";
+    case 421: return "Misdirected Request";
+    case 422: return "Unprocessable Content";
+    case 426: return "Upgrade Required";
+    case 428: return "Precondition Required";
+    case 429: return "Too Many Requests";
+    case 431: return "Request Header Fields Too Large";
+    case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
+    case 502: return "Bad Gateway";
+    case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
+    case 505: return "HTTP Version Not Supported";
+    default: return "Unknown";
+    }
+}
+
+/* ---- buffers ---------------------------------------------------------------------------- */
+
+size_t gale__http_out_pending(const gale_http_conn *c) { return c->out.len - c->out.off; }
+
+static int append(gale_http_conn *c, http_buf *b, const void *data, size_t len) {
+    if (len == 0) return 0;
+    if (b->cap - b->len < len && gale__http_buf_reserve(c->srv, b, len, SIZE_MAX) < 0) return -ENOMEM;
+    memcpy(b->data + b->len, data, len);
+    b->len += len;
+    return 0;
+}
+
+static int append_str(gale_http_conn *c, http_buf *b, const char *s) { return append(c, b, s, strlen(s)); }
+
+static size_t fmt_u64(char *out, uint64_t v, int base) {
+    char tmp[24];
+    size_t n = 0;
+    do {
+        unsigned d = (unsigned)(v % (unsigned)base);
+        tmp[n++] = (char)(d < 10 ? '0' + d : 'a' + d - 10);
+        v /= (unsigned)base;
+    } while (v);
+    for (size_t i = 0; i < n; i++) out[i] = tmp[n - 1 - i];
+    return n;
+}
+
+/* ---- writing to the socket -------------------------------------------------------------- */
+
+static void watch_writes(gale_http_conn *c, int on) {
+    if (on == (int)c->write_watch) return;
+    if (on) event_add(c->wev, NULL);
+    else event_del(c->wev);
+    c->write_watch = on ? 1 : 0;
+}
+
+int gale__http_flush_output(gale_http_conn *c) {
+    if (c->dead) return -EPIPE;
+    while (c->out.len > c->out.off) {
+        ssize_t n = write(c->fd, c->out.data + c->out.off, c->out.len - c->out.off);
+        if (n > 0) {
+            c->out.off += (size_t)n;
+            continue;
+        }
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            watch_writes(c, 1);
+            return 0;
+        }
+        int err = n < 0 ? gale__neg_errno() : -EPIPE;
+        gale__http_conn_close(c, err);
+        return err;
+    }
+    gale__http_buf_release(c->srv, &c->out);
+    watch_writes(c, 0);
+    return 0;
+}
+
+void gale__http_on_write(evutil_socket_t fd, short what, void *arg) {
+    gale_http_conn *c = arg;
+    if (gale__http_flush_output(c) < 0 || c->dead) return;
+    gale_http_server *srv = c->srv;
+    if (c->req.want_writable && gale__http_out_pending(c) <= srv->cfg.write_low_water && c->req_active) {
+        c->req.want_writable = 0;
+        if (srv->cbs->on_writable) srv->cbs->on_writable(&c->req, srv->ud);
+        gale_loop_run_deferred(srv->loop);
+        if (c->dead) return;
+    }
+    if (gale__http_out_pending(c) == 0 && c->closing && !c->req_active) gale__http_conn_linger(c);
+    gale__http_conn_update_reading(c);
+}
+
+/* ---- the head --------------------------------------------------------------------------- */
+
+static int valid_token(const char *s, size_t n) {
+    static const char *extra = "!#$%&'*+-.^_`|~";
+    if (n == 0) return 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        if (!((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+              (ch && strchr(extra, ch))))
+            return 0;
+    }
+    return 1;
+}
+
+static int valid_value(const char *s, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        if (ch == '\r' || ch == '\n' || ch == 0 || (ch < 0x20 && ch != '\t') || ch == 0x7f) return 0;
+    }
+    return 1;
+}
+
+static int name_is(const char *name, size_t n, const char *lit) {
+    size_t m = strlen(lit);
+    if (n != m) return 0;
+    for (size_t i = 0; i < n; i++) {
+        char a = name[i], b = lit[i];
+        if (a >= 'A' && a <= 'Z') a = (char)(a + 32);
+        if (a != b) return 0;
+    }
+    return 1;
+}
+
+static int status_has_no_body(int status) { return (status >= 100 && status < 200) || status == 204 || status == 304; }
+
+static int live(const gale_http_request *req) { return req->conn && !req->conn->dead && !req->aborted; }
+
+GALE_EXPORT int gale_http_response_start(gale_http_request *req, int status, const char *reason) {
+    if (!live(req)) return -EPIPE;
+    if (req->started) return -EALREADY;
+    if (status < 200 || status > 999) return -EINVAL;
+    if (reason && !valid_value(reason, strlen(reason))) return -EINVAL;
+    gale_http_conn *c = req->conn;
+    char line[32];
+    memcpy(line, "HTTP/1.1 ", 9);
+    fmt_u64(line + 9, (uint64_t)status, 10);
+    line[12] = ' ';
+    int e = append(c, &c->hdrs, line, 13);
+    if (!e) e = append_str(c, &c->hdrs, reason ? reason : gale_http_reason(status));
+    if (!e) e = append(c, &c->hdrs, "\r\n", 2);
+    if (e) return e;
+    req->started = 1;
+    req->status = status;
+    req->no_body = status_has_no_body(status) || req->is_head;
+    return 0;
+}
+
+GALE_EXPORT int gale_http_response_header(gale_http_request *req, const char *name, size_t name_len, const char *value,
+                                          size_t value_len) {
+    if (!live(req)) return -EPIPE;
+    if (req->head_sent) return -EALREADY;
+    if (!req->started) {
+        int e = gale_http_response_start(req, 200, NULL);
+        if (e) return e;
+    }
+    if (!valid_token(name, name_len) || !valid_value(value, value_len)) return -EINVAL;
+    /* Framing is the server's: it is derived from what is actually sent. */
+    if (name_is(name, name_len, "transfer-encoding")) return -EINVAL;
+    if (name_is(name, name_len, "content-length")) {
+        uint64_t v = 0;
+        if (value_len == 0 || value_len > 19) return -EINVAL;
+        for (size_t i = 0; i < value_len; i++) {
+            if (value[i] < '0' || value[i] > '9') return -EINVAL;
+            v = v * 10 + (uint64_t)(value[i] - '0');
+        }
+        req->has_length = 1;
+        req->declared_length = v;
+        return 0;
+    }
+    if (name_is(name, name_len, "connection")) {
+        for (size_t i = 0; i + 5 <= value_len; i++)
+            if (name_is(value + i, 5, "close")) req->user_close = 1;
+        return 0; /* the server writes Connection itself */
+    }
+    if (name_is(name, name_len, "date")) req->user_date = 1;
+    if (name_is(name, name_len, "server")) req->user_server = 1;
+    gale_http_conn *c = req->conn;
+    int e = append(c, &c->hdrs, name, name_len);
+    if (!e) e = append(c, &c->hdrs, ": ", 2);
+    if (!e) e = append(c, &c->hdrs, value, value_len);
+    if (!e) e = append(c, &c->hdrs, "\r\n", 2);
+    return e;
+}
+
+/* Write the head into `out`, with the framing for a body of `length` bytes (length_known) or
+ * of unknown length (streaming). Decides whether the connection stays open. */
+static int send_head(gale_http_conn *c, int length_known, uint64_t length) {
+    gale_http_request *req = &c->req;
+    gale_http_server *srv = c->srv;
+    const gale_http_head *h = &c->parser.head;
+    int http10 = h->version_minor == 0;
+    /* A body still arriving when the head goes out cannot be skipped reliably: close after. */
+    /* A client that half-closed after pipelining still gets every answer it asked for: its
+     * EOF closes the connection once the queue is empty, not here. */
+    int keep = (h->flags & GALE_HTTP_F_KEEP_ALIVE) && !req->user_close && !srv->shutting_down && !c->shutting &&
+               !c->in_body;
+    if (!req->started) {
+        int e = gale_http_response_start(req, 200, NULL);
+        if (e) return e;
+    }
+    char line[64];
+    int e = append(c, &c->out, c->hdrs.data, c->hdrs.len);
+    if (!e && !req->user_date) e = append(c, &c->out, gale__http_date(srv), 37);
+    if (!e && !req->user_server && srv->server_header_len)
+        e = append(c, &c->out, srv->server_header, srv->server_header_len);
+    if (!e) {
+        if (status_has_no_body(req->status)) {
+            /* no framing */
+        } else if (req->has_length || length_known) {
+            uint64_t n = req->has_length ? req->declared_length : length;
+            memcpy(line, "Content-Length: ", 16);
+            size_t k = 16 + fmt_u64(line + 16, n, 10);
+            memcpy(line + k, "\r\n", 2);
+            e = append(c, &c->out, line, k + 2);
+        } else if (!http10) {
+            req->chunked = 1;
+            e = append_str(c, &c->out, "Transfer-Encoding: chunked\r\n");
+        } else {
+            req->until_close = 1; /* HTTP/1.0: the body ends when the connection does */
+            keep = 0;
+        }
+    }
+    if (!e) {
+        if (!keep) e = append_str(c, &c->out, "Connection: close\r\n");
+        else if (http10) e = append_str(c, &c->out, "Connection: keep-alive\r\n");
+    }
+    if (!e) e = append(c, &c->out, "\r\n", 2);
+    gale__http_buf_release(srv, &c->hdrs);
+    if (e) return e;
+    req->head_sent = 1;
+    if (!keep) c->close_after = 1;
+    return 0;
+}
+
+/* Frame body bytes after the head. */
+static int put_body(gale_http_conn *c, const void *data, size_t len) {
+    gale_http_request *req = &c->req;
+    if (len == 0 || req->no_body) return 0;
+    req->body_sent += len;
+    if (!req->chunked) return append(c, &c->out, data, len);
+    char line[24];
+    size_t k = fmt_u64(line, len, 16);
+    memcpy(line + k, "\r\n", 2);
+    int e = append(c, &c->out, line, k + 2);
+    if (!e) e = append(c, &c->out, data, len);
+    if (!e) e = append(c, &c->out, "\r\n", 2);
+    return e;
+}
+
+/* After an API call outside the connection's own processing, flush later in this turn. */
+static int pressure(gale_http_conn *c) {
+    gale__http_conn_resume(c);
+    if (gale__http_out_pending(c) >= c->srv->cfg.write_high_water) {
+        c->req.want_writable = 1;
+        return 1;
+    }
+    return 0;
+}
+
+GALE_EXPORT int gale_http_response_write(gale_http_request *req, const void *data, size_t len) {
+    if (!live(req)) return -EPIPE;
+    if (!req->started) {
+        int e = gale_http_response_start(req, 200, NULL);
+        if (e) return e;
+    }
+    if (len && status_has_no_body(req->status)) return -EINVAL;
+    gale_http_conn *c = req->conn;
+    if (req->is_head) {
+        c->held_len += len; /* counted for Content-Length, never sent */
+        return 0;
+    }
+    int e;
+    if (!req->head_sent) { /* held until flush or end, as Tornado buffers a handler's writes */
+        e = append(c, &c->held, data, len);
+        c->held_len += len;
+        return e;
+    }
+    if ((e = put_body(c, data, len))) return e;
+    return pressure(c);
+}
+
+GALE_EXPORT int gale_http_response_flush(gale_http_request *req) {
+    if (!live(req)) return -EPIPE;
+    gale_http_conn *c = req->conn;
+    if (!req->head_sent) {
+        int e = send_head(c, 0, 0);
+        if (!e) e = put_body(c, c->held.data, c->held.len);
+        gale__http_buf_release(c->srv, &c->held);
+        if (e) return e;
+    }
+    return pressure(c);
+}
+
+GALE_EXPORT int gale_http_response_end(gale_http_request *req, const void *data, size_t len) {
+    gale_http_conn *c = req->conn;
+    if (!live(req)) {
+        /* The connection is gone: release the request all the same. */
+        gale_http_conn *owner = (gale_http_conn *)((char *)req - offsetof(gale_http_conn, req));
+        gale__http_conn_request_done(owner);
+        return -EPIPE;
+    }
+    int e = 0;
+    if (!req->started) e = gale_http_response_start(req, 200, NULL);
+    if (!e && len && status_has_no_body(req->status)) e = -EINVAL;
+    if (!e && !req->head_sent) {
+        uint64_t total = c->held_len + len;
+        if (req->has_length && req->declared_length != total && !status_has_no_body(req->status)) {
+            e = -EINVAL; /* a declared Content-Length that the body does not match */
+        } else {
+            e = send_head(c, 1, total);
+            if (!e && !req->is_head) e = put_body(c, c->held.data, c->held.len);
+            if (!e && !req->is_head) e = put_body(c, data, len);
+        }
+    } else if (!e) {
+        if (!req->is_head) e = put_body(c, data, len);
+        if (!e && req->chunked) e = append_str(c, &c->out, "0\r\n\r\n");
+        if (!e && req->has_length && req->body_sent != req->declared_length && !req->is_head) e = -EINVAL;
+    }
+    if (req->until_close) c->close_after = 1;
+    gale__http_buf_release(c->srv, &c->held);
+    gale__http_buf_release(c->srv, &c->hdrs);
+    c->held_len = 0;
+    if (e) {
+        /* Whatever was sent can no longer be framed truthfully: close after what is out. */
+        c->close_after = 1;
+    }
+    gale__http_conn_request_done(c);
+    return e;
+}
+
+GALE_EXPORT int gale_http_response_status(const gale_http_request *req) { return req->status; }
+
+GALE_EXPORT int gale_http_response_head_sent(const gale_http_request *req) { return req->head_sent; }
+
+/* The server's own answers (errors, refusals): a Tornado-style page, then close. */
+int gale__http_send_simple(gale_http_conn *c, int status, const char *reason) {
+    char body[256];
+    int n = snprintf(body, sizeof body, "<html><title>%d: %s</title><body>%d: %s</body></html>", status, reason,
+                     status, reason);
+    if (n < 0 || (size_t)n >= sizeof body) n = 0;
+    char head[512];
+    int m = snprintf(head, sizeof head,
+                     "HTTP/1.1 %d %s\r\n%s%sContent-Type: text/html; charset=UTF-8\r\nContent-Length: %d\r\n"
+                     "Connection: close\r\n\r\n",
+                     status, reason, gale__http_date(c->srv), c->srv->server_header, n);
+    if (m < 0 || (size_t)m >= sizeof head) return -EINVAL;
+    if (append(c, &c->out, head, (size_t)m) < 0 || append(c, &c->out, body, (size_t)n) < 0) return -ENOMEM;
+    c->closing = 1;
+    if (gale__http_flush_output(c) < 0) return 0; /* closed */
+    gale__http_conn_linger(c);
+    return 0;
+}
+
+/* ---- entity tags ------------------------------------------------------------------------ */
+
+/* A few bodies seen lately on this thread, compared byte for byte, so serving the same page
+ * again costs a memcmp instead of a SHA-1. */
+#define ETAG_SLOTS 4
+#define ETAG_MAX_BODY 4096
+static __thread struct {
+    size_t len;
+    char tag[43];
+    unsigned char body[ETAG_MAX_BODY];
+} etag_cache[ETAG_SLOTS];
+static __thread unsigned etag_next;
+
+GALE_EXPORT void gale_http_etag(const void *data, size_t len, char out[43]) {
+    if (len <= ETAG_MAX_BODY) {
+        for (unsigned i = 0; i < ETAG_SLOTS; i++) {
+            if (etag_cache[i].tag[0] && etag_cache[i].len == len && memcmp(etag_cache[i].body, data, len) == 0) {
+                memcpy(out, etag_cache[i].tag, 43);
+                return;
+            }
+        }
+    }
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int mdlen = 0;
+    if (!EVP_Digest(data, len, md, &mdlen, EVP_sha1(), NULL) || mdlen != 20) {
+        memcpy(out, "\"\"", 3);
+        return;
+    }
+    static const char hex[] = "0123456789abcdef";
+    out[0] = '"';
+    for (unsigned i = 0; i < 20; i++) {
+        out[1 + 2 * i] = hex[md[i] >> 4];
+        out[2 + 2 * i] = hex[md[i] & 15];
+    }
+    out[41] = '"';
+    out[42] = '\0';
+    if (len <= ETAG_MAX_BODY) {
+        unsigned slot = etag_next++ % ETAG_SLOTS;
+        etag_cache[slot].len = len;
+        memcpy(etag_cache[slot].body, data, len);
+        memcpy(etag_cache[slot].tag, out, 43);
+    }
+}
