@@ -32,6 +32,7 @@ static void release_message(gale_http_conn *c, gale_http_server *srv) {
 }
 
 static void free_conn(gale_http_conn *c) {
+    if (c->conn_ud_free) c->conn_ud_free(c->conn_ud);
     release_message(c, NULL);
     gale__http_buf_release(NULL, &c->in);
     free(c);
@@ -597,3 +598,12 @@ GALE_EXPORT void gale_http_request_set_ud(gale_http_request *req, void *ud, gale
 GALE_EXPORT void *gale_http_request_ud(const gale_http_request *req) { return req->ud; }
 
 GALE_EXPORT int gale_http_request_aborted(const gale_http_request *req) { return req->aborted; }
+
+GALE_EXPORT void gale_http_request_set_connection_ud(gale_http_request *req, void *ud, gale_free_fn free_fn) {
+    gale_http_conn *c = (gale_http_conn *)((char *)req - offsetof(gale_http_conn, req));
+    if (c->conn_ud_free && c->conn_ud != ud) c->conn_ud_free(c->conn_ud);
+    c->conn_ud = ud;
+    c->conn_ud_free = free_fn;
+}
+
+GALE_EXPORT void *gale_http_request_connection_ud(const gale_http_request *req) { return conn_of(req)->conn_ud; }

@@ -72,6 +72,8 @@ struct gale_http_conn {
     uint64_t held_len;       /* body bytes held (counted, not stored, for HEAD) */
 
     gale_http_request req;
+    void *conn_ud;
+    gale_free_fn conn_ud_free;
     uint32_t dispatching;  /* >0 while inside our own read processing */
     unsigned reading : 1, got_eof : 1, closing : 1, lingering : 1, dead : 1, refused : 1,
         in_body : 1, body_chunked : 1, req_active : 1, req_in_in : 1, resume_queued : 1,

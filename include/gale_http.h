@@ -135,6 +135,13 @@ GALE_EXPORT void gale_http_request_resume_body(gale_http_request *req);
 /** Attach user data to the request; free runs when the request is ended. */
 GALE_EXPORT void gale_http_request_set_ud(gale_http_request *req, void *GALE_NULLABLE ud, gale_free_fn GALE_NULLABLE free);
 GALE_EXPORT void *GALE_NULLABLE gale_http_request_ud(const gale_http_request *req);
+/** Attach user data to the request's connection (shared by every request on it); free runs
+ *  once the connection is closed and its last request ended. Bindings keep per-connection
+ *  state here. */
+GALE_EXPORT void gale_http_request_set_connection_ud(gale_http_request *req, void *GALE_NULLABLE ud,
+                                                     gale_free_fn GALE_NULLABLE free);
+GALE_EXPORT void *GALE_NULLABLE gale_http_request_connection_ud(const gale_http_request *req);
+
 /** 1 once the connection is gone (on_abort ran); the response calls then do nothing. */
 GALE_EXPORT int gale_http_request_aborted(const gale_http_request *req);
 
