@@ -8,6 +8,7 @@ let package = Package(
     products: [
         .library(name: "Gale", targets: ["Gale"]),
         .executable(name: "gale", targets: ["GaleCLI"]),
+        .executable(name: "hello-server", targets: ["hello-server"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
@@ -46,6 +47,14 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Sources/GaleCLI"
+        ),
+        .executableTarget(
+            name: "hello-server",
+            dependencies: [
+                "Gale",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Sources/hello-server"
         ),
         .testTarget(name: "GaleTests", dependencies: ["Gale"], path: "Tests/GaleTests"),
         .testTarget(name: "CoreTests", dependencies: ["CGale"], path: "Tests/CoreTests"),

@@ -407,7 +407,7 @@ static __thread struct {
 } etag_cache[ETAG_SLOTS];
 static __thread unsigned etag_next;
 
-GALE_EXPORT void gale_http_etag(const void *data, size_t len, char out[43]) {
+GALE_EXPORT void gale_http_etag(const void *data, size_t len, char *out) {
     if (len <= ETAG_MAX_BODY) {
         for (unsigned i = 0; i < ETAG_SLOTS; i++) {
             if (etag_cache[i].tag[0] && etag_cache[i].len == len && memcmp(etag_cache[i].body, data, len) == 0) {

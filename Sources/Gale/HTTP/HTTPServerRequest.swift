@@ -1,0 +1,196 @@
+import CGale
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// One HTTP request, like Tornado's `HTTPServerRequest`.
+///
+/// The head is copied once as raw bytes when the request arrives; header values, arguments
+/// and cookies are decoded from that copy the first time they are asked for, so a handler
+/// pays only for what it looks at, and the request stays valid after its response. Use it on
+/// the loop that delivered it (handlers always do).
+public final class HTTPServerRequest: @unchecked Sendable {
+    /// "GET", "POST", ...
+    public let method: String
+    /// The path as sent, still percent-encoded ("/a%20b"), without the query.
+    public let path: String
+    /// Captures of the route's pattern, percent-decoded (Tornado's positional path args).
+    public internal(set) var pathArguments: [String] = []
+    /// Named captures of the route's pattern (Tornado's keyword path args).
+    public internal(set) var pathKeywordArguments: [String: String] = [:]
+    /// The client's address.
+    public let peer: SocketAddress?
+
+    private let head: [UInt8]            // the raw head, request line to the empty line
+    private let fields: [gale_http_field] // offsets into head
+    private let targetRange: Range<Int>
+    private let queryRange: Range<Int>
+    private let versionNumber: Int
+
+    /// The C request while its response is open (the body is read from it lazily).
+    private var raw: OpaquePointer?
+    private var copiedBody: [UInt8]?
+    private var copiedHeaders: HTTPHeaders?
+
+    init(raw: OpaquePointer) {
+        self.raw = raw
+        let h = gale_http_request_head(raw)
+        let base = UnsafeRawPointer(h.ptr!)
+        head = Array(UnsafeRawBufferPointer(start: base, count: h.len))
+        var n: UInt32 = 0
+        let f = gale_http_request_fields(raw, &n)
+        fields = n == 0 ? [] : Array(UnsafeBufferPointer(start: f, count: Int(n)))
+        func range(_ s: gale_slice) -> Range<Int> {
+            guard let p = s.ptr, s.len > 0 else { return 0..<0 }
+            let start = UnsafeRawPointer(p) - base
+            return start..<start + s.len
+        }
+        targetRange = range(gale_http_request_target(raw))
+        queryRange = range(gale_http_request_query(raw))
+        let pathRange = range(gale_http_request_path(raw))
+        versionNumber = Int(gale_http_request_version(raw))
+        peer = SocketAddress(raw: gale_http_request_peer(raw).pointee)
+        method = string(gale_http_request_method(raw))
+        path = head.withUnsafeBytes { String(decoding: UnsafeRawBufferPointer(rebasing: $0[pathRange]), as: UTF8.self) }
+    }
+
+    /// A request built by hand (tests, internal redirects).
+    public init(method: String, uri: String, version: String = "HTTP/1.1", headers: HTTPHeaders = HTTPHeaders(),
+                body: [UInt8] = []) {
+        self.method = method
+        var line = Array("\(method) \(uri) \(version)\r\n".utf8)
+        var fields: [gale_http_field] = []
+        for (name, value) in headers {
+            let nameOff = line.count
+            line += Array(name.utf8) + Array(": ".utf8)
+            let valueOff = line.count
+            line += Array(value.utf8) + [13, 10]
+            fields.append(gale_http_field(name_off: UInt32(nameOff), name_len: UInt32(name.utf8.count),
+                                          value_off: UInt32(valueOff), value_len: UInt32(value.utf8.count)))
+        }
+        head = line + [13, 10]
+        self.fields = fields
+        let targetStart = method.utf8.count + 1
+        targetRange = targetStart..<targetStart + uri.utf8.count
+        if let q = uri.utf8.firstIndex(of: UInt8(ascii: "?")) {
+            let qStart = targetStart + uri.utf8.distance(from: uri.utf8.startIndex, to: q) + 1
+            queryRange = qStart..<targetRange.upperBound
+            path = String(uri[..<q])
+        } else {
+            queryRange = 0..<0
+            path = uri
+        }
+        versionNumber = version == "HTTP/1.0" ? 10 : 11
+        peer = nil
+        copiedBody = body
+    }
+
+    private func text(_ r: Range<Int>) -> String {
+        head.withUnsafeBytes { String(decoding: UnsafeRawBufferPointer(rebasing: $0[r]), as: UTF8.self) }
+    }
+
+    /// The request-target as sent ("/search?q=gale").
+    public var uri: String { text(targetRange) }
+
+    /// The query string without '?' ("" if none).
+    public var query: String { text(queryRange) }
+
+    /// "HTTP/1.1" or "HTTP/1.0".
+    public var version: String { versionNumber == 10 ? "HTTP/1.0" : "HTTP/1.1" }
+
+    /// Every header field, in order, names as sent.
+    public var headers: HTTPHeaders {
+        if let h = copiedHeaders { return h }
+        var h = HTTPHeaders()
+        for f in fields {
+            h.add(text(Int(f.name_off)..<Int(f.name_off + f.name_len)), text(Int(f.value_off)..<Int(f.value_off + f.value_len)))
+        }
+        copiedHeaders = h
+        return h
+    }
+
+    /// The first value of a header (case-insensitive), without building the whole map.
+    public func header(_ name: String) -> String? {
+        var name = name
+        let index: Int? = name.withUTF8 { n in
+            head.withUnsafeBytes { h in
+                for (i, f) in fields.enumerated() where Int(f.name_len) == n.count {
+                    var same = true
+                    for j in 0..<n.count where lowerASCII(h[Int(f.name_off) + j]) != lowerASCII(n[j]) {
+                        same = false
+                        break
+                    }
+                    if same { return i }
+                }
+                return nil
+            }
+        }
+        guard let i = index else { return nil }
+        return text(Int(fields[i].value_off)..<Int(fields[i].value_off + fields[i].value_len))
+    }
+
+    /// The body (empty if none, or if it was streamed to the handler).
+    public var body: [UInt8] {
+        if let b = copiedBody { return b }
+        var b: [UInt8] = []
+        if let raw {
+            let s = gale_http_request_body(raw)
+            if s.len > 0 { b = Array(UnsafeRawBufferPointer(start: s.ptr, count: s.len)) }
+        }
+        copiedBody = b
+        return b
+    }
+
+    /// The client's IP address as text (Tornado's `remote_ip`).
+    public var remoteIP: String { peer?.host ?? "" }
+
+    /// The Host header (Tornado's `host`), or "127.0.0.1" if absent.
+    public var host: String { header("Host") ?? "127.0.0.1" }
+
+    /// Arguments from the query string.
+    public lazy var queryArguments: [String: [String]] = URLEncoding.parseQuery(query)
+
+    /// Arguments from a form body (application/x-www-form-urlencoded or multipart/form-data).
+    public lazy var bodyArguments: [String: [String]] = FormData.arguments(contentType: header("Content-Type"), body: body)
+
+    /// Files from a multipart/form-data body, by field name.
+    public lazy var files: [String: [UploadedFile]] = FormData.files(contentType: header("Content-Type"), body: body)
+
+    /// Query and body arguments together, query values first (Tornado's `arguments`).
+    public var arguments: [String: [String]] {
+        var all = queryArguments
+        for (k, v) in bodyArguments { all[k, default: []] += v }
+        return all
+    }
+
+    /// Cookies the client sent.
+    public lazy var cookies: [String: String] = Cookies.parse(header("Cookie") ?? "")
+
+    /// The response is over: keep a copy of a buffered body, and let go of the C request.
+    func responseEnded() {
+        guard let raw else { return }
+        if copiedBody == nil {
+            let s = gale_http_request_body(raw)
+            copiedBody = s.len > 0 ? Array(UnsafeRawBufferPointer(start: s.ptr, count: s.len)) : []
+        }
+        self.raw = nil
+    }
+}
+
+/// A file from a multipart/form-data body.
+public struct UploadedFile: Sendable, Equatable {
+    public var filename: String
+    public var contentType: String
+    public var body: [UInt8]
+}
+
+@inline(__always)
+func string(_ s: gale_slice) -> String {
+    guard let p = s.ptr, s.len > 0 else { return "" }
+    return String(decoding: UnsafeRawBufferPointer(start: p, count: s.len), as: UTF8.self)
+}

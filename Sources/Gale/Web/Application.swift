@@ -1,0 +1,207 @@
+import CGale
+import Logging
+import Synchronization
+
+/// A web application: routes from path patterns to handler classes, and settings, like
+/// Tornado's `tornado.web.Application`.
+///
+/// ```swift
+/// final class MainHandler: RequestHandler {
+///     override func get() async throws { write("Hello, world") }
+/// }
+/// let application = try Application([
+///     ("/", MainHandler.self),
+///     ("/story/([0-9]+)", StoryHandler.self),
+/// ])
+/// try await application.listen(8888)
+/// try await application.run()   // until SIGINT/SIGTERM, then a graceful stop
+/// ```
+public final class Application: Sendable {
+    /// Routes, tried in order; the first whose pattern matches the whole path serves it.
+    public let routes: [Route]
+    public let settings: Settings
+    private let state = Mutex(State())
+
+    private struct State {
+        var engines: [HTTPEngine] = []
+        var ownedLoops: [EventLoop] = []
+        var stopped = false
+    }
+
+    /// An application from (pattern, handler) pairs, as Tornado takes them. Throws if a
+    /// pattern is not a valid regular expression.
+    public convenience init(_ handlers: [(String, RequestHandler.Type)], settings: Settings = Settings()) throws {
+        try self.init(routes: handlers.map { try Route($0.0, $0.1) }, settings: settings)
+    }
+
+    public init(routes: [Route], settings: Settings = Settings()) throws {
+        self.routes = routes
+        self.settings = settings
+    }
+
+    // MARK: Serving
+
+    /// Start serving on `port` (0 picks a free one) and return at once with the bound address,
+    /// like Tornado's `listen`. `address` "" listens on every interface. With `loops` > 1,
+    /// that many loops (threads) each accept on their own SO_REUSEPORT socket. Call `run()`
+    /// (or keep the process alive another way) to go on serving.
+    @discardableResult
+    public func listen(_ port: Int, address: String = "", loops: Int = 1, backlog: Int? = nil) async throws -> SocketAddress {
+        precondition(loops >= 1, "listen needs at least one loop")
+        let eventLoops: [EventLoop]
+        if loops == 1 {
+            eventLoops = [try EventLoop.shared]
+        } else {
+            var made: [EventLoop] = []
+            for i in 0..<loops { made.append(try EventLoop(name: "gale-http-\(i)")) }
+            state.withLock { $0.ownedLoops += made }
+            eventLoops = made
+        }
+        return try await listen(port, address: address, on: eventLoops, backlog: backlog)
+    }
+
+    /// Start serving on `port` on the given loops (one SO_REUSEPORT socket each when several).
+    @discardableResult
+    public func listen(_ port: Int, address: String = "", on loops: [EventLoop], backlog: Int? = nil) async throws -> SocketAddress {
+        precondition(!loops.isEmpty, "listen needs at least one loop")
+        if state.withLock({ $0.stopped }) {
+            throw GaleError(kind: .closed, operation: "listen", message: "the application has been stopped")
+        }
+        let reuse = loops.count > 1
+        var bound: SocketAddress?
+        for loop in loops {
+            let p = bound?.port ?? port
+            let host: String? = address.isEmpty ? nil : address
+            bound = try await loop.submit { [self] in
+                let engine = try engine(on: loop)
+                return try engine.listen(host: host, port: p, reusePort: reuse, backlog: backlog)
+            }
+        }
+        return bound!
+    }
+
+    /// The engine serving this loop, created on first use. Loop thread.
+    private func engine(on loop: EventLoop) throws -> HTTPEngine {
+        if let e = state.withLock({ s in s.engines.first { $0.loop === loop } }) { return e }
+        let e = HTTPEngine(loop: loop, app: self)
+        try e.start()
+        state.withLock { $0.engines.append(e) }
+        return e
+    }
+
+    /// Serve until SIGINT or SIGTERM, then stop gracefully (like Tornado's `IOLoop.start()`
+    /// followed by a clean shutdown).
+    public func run(gracePeriod: Duration = .seconds(10)) async throws {
+        let first = state.withLock { $0.engines.first?.loop }
+        let loop = try first ?? EventLoop.shared
+        let signal = try await loop.waitForSignal()
+        settings.logger.info("signal \(signal): stopping")
+        await stop(gracePeriod: gracePeriod)
+    }
+
+    /// Stop accepting, let requests in flight finish (up to `gracePeriod`, then they are cut
+    /// off), close every connection, and shut down loops the application made.
+    public func stop(gracePeriod: Duration = .seconds(10)) async {
+        let (engines, owned) = state.withLock { s -> ([HTTPEngine], [EventLoop]) in
+            s.stopped = true
+            let r = (s.engines, s.ownedLoops)
+            s.engines = []
+            s.ownedLoops = []
+            return r
+        }
+        for e in engines {
+            await withUnsafeContinuation { (c: UnsafeContinuation<Void, Never>) in
+                e.loop.runOnLoop { e.shutdown(deadline: gracePeriod, c) }
+            }
+        }
+        for l in owned { l.shutdown() }
+    }
+
+    // MARK: Routing and dispatch
+
+    struct Match: @unchecked Sendable {
+        let route: Route
+        let args: [String]
+        let kwargs: [String: String]
+    }
+
+    func route(_ path: String) -> Match? {
+        for r in routes {
+            if let m = r.match(path) { return Match(route: r, args: m.args, kwargs: m.kwargs) }
+        }
+        return nil
+    }
+
+    /// Serve one request on its connection's task (loop thread).
+    func serve(_ raw: OpaquePointer, on connection: HTTPConnection) async {
+        let start = ContinuousClock.now
+        let request = HTTPServerRequest(raw: raw)
+        let match: Match?
+        if let routed = connection.routed, routed.path == request.path {
+            match = routed.match
+        } else {
+            match = route(request.path)
+        }
+        connection.routed = nil
+        let handler = match?.route.handler.init() ?? NotFoundHandler()
+        if let match {
+            request.pathArguments = match.args
+            request.pathKeywordArguments = match.kwargs
+        }
+        handler.bind(.init(application: self, request: request, connection: connection, raw: raw))
+        await handler.execute()
+        // Tornado's access log levels: errors show, successes only when asked for.
+        let status = handler.statusCode
+        let level: Logger.Level = status >= 500 ? .error : status >= 400 ? .warning : .debug
+        if settings.logger.logLevel <= level {
+            let ms = Double((ContinuousClock.now - start).components.attoseconds) / 1e15
+                + Double((ContinuousClock.now - start).components.seconds) * 1000
+            settings.logger.log(level: level, "\(status) \(request.method) \(request.uri) (\(request.remoteIP)) \(Int(ms * 100) / 100)ms")
+        }
+    }
+}
+
+/// Application settings (Tornado's keyword arguments to `Application`).
+public struct Settings: @unchecked Sendable {
+    /// Headers added to every response unless the handler sets them.
+    public var defaultHeaders: [(String, String)] = []
+    /// The Server header ("" for none).
+    public var serverName = "Gale"
+    /// Bodies larger than this are answered 413 (Tornado's max_body_size).
+    public var maxBodySize = 100 * 1024 * 1024
+    /// Request line limit (414) and header block limits (431).
+    public var maxRequestLine = 8 * 1024
+    public var maxHeaderSize = 64 * 1024
+    public var maxHeaderCount = 100
+    /// From a request's first byte to its complete head (408 after).
+    public var headerTimeout: Duration = .seconds(30)
+    /// Between requests on a kept-alive connection (closed after; Tornado's
+    /// idle_connection_timeout).
+    public var idleTimeout: Duration = .seconds(60)
+    /// Without body progress while one is being read (408 after; Tornado's body_timeout).
+    public var bodyTimeout: Duration = .seconds(60)
+    /// 0 for no limit; past it new connections get 503.
+    public var maxConnections = 0
+    /// Output queue marks for streaming responses: `flush()` waits above `writeHighWater`.
+    public var writeHighWater = 256 * 1024
+    public var writeLowWater = 64 * 1024
+    /// Where errors, warnings and (at .debug) each request go.
+    public var logger = Logger(label: "gale.web")
+
+    public init() {}
+
+    func cConfig() -> gale_http_config {
+        var c = gale_http_config()
+        c.limits.max_request_line = UInt32(clamping: maxRequestLine)
+        c.limits.max_header_bytes = UInt32(clamping: maxHeaderSize)
+        c.limits.max_headers = UInt32(clamping: maxHeaderCount)
+        c.max_body_size = UInt64(clamping: maxBodySize)
+        c.header_timeout_ns = headerTimeout.nanoseconds
+        c.idle_timeout_ns = idleTimeout.nanoseconds
+        c.body_timeout_ns = bodyTimeout.nanoseconds
+        c.max_connections = UInt32(clamping: maxConnections)
+        c.write_high_water = writeHighWater
+        c.write_low_water = writeLowWater
+        return c
+    }
+}

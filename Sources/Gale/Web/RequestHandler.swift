@@ -1,0 +1,427 @@
+import CGale
+import Logging
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+/// The base class for request handlers, like Tornado's `RequestHandler`: subclass it and
+/// override the methods you serve; the others answer 405.
+///
+/// ```swift
+/// final class MainHandler: RequestHandler {
+///     override func get() async throws {
+///         write("Hello, world")
+///     }
+/// }
+/// let app = Application([("/", MainHandler.self)])
+/// ```
+///
+/// A new instance serves each request, on the loop's thread: a handler that awaits lets the
+/// loop serve other connections meanwhile. Output is buffered until `flush()` or `finish()`;
+/// a handler that returns without finishing is finished for it. Tornado's vocabulary:
+/// `write`, `setHeader`, `addHeader`, `clearHeader`, `setStatus`, `redirect`, `finish`,
+/// `flush`, `argument`/`arguments`, `cookie`/`setCookie`/`clearCookie`, `sendError`,
+/// `writeError`, `prepare`, `onFinish`, `computeEtag`.
+open class RequestHandler {
+    public required init() {}
+
+    // MARK: Context (set before any of your code runs)
+
+    private var context: Context!
+
+    struct Context {
+        let application: Application
+        let request: HTTPServerRequest
+        let connection: HTTPConnection
+        var raw: OpaquePointer?
+    }
+
+    /// The application serving this request.
+    public var application: Application { context.application }
+    /// The request being served.
+    public var request: HTTPServerRequest { context.request }
+    /// The application's logger.
+    public var logger: Logger { context.application.settings.logger }
+    /// The route pattern's unnamed captures, percent-decoded.
+    public var pathArguments: [String] { request.pathArguments }
+    /// The route pattern's named captures, percent-decoded.
+    public var pathKeywordArguments: [String: String] { request.pathKeywordArguments }
+
+    // MARK: Response state
+
+    /// The status that will be sent (200 unless set).
+    public private(set) var statusCode = 200
+    private var reason: String?
+    /// Content-Type, kept apart from the other headers: almost every response has one.
+    private var contentType: String? = "text/html; charset=UTF-8"
+    private var extraHeaders: [(String, String)] = []
+    private var buffer: [UInt8] = []
+    /// True once the head has been sent (by `flush()`).
+    public private(set) var headersWritten = false
+    /// True once the response is complete.
+    public private(set) var finished = false
+
+    // MARK: Override points
+
+    /// Answer a body in chunks as it arrives instead of buffering it (Tornado's
+    /// `@stream_request_body`): `dataReceived` gets each chunk after `prepare()`, before the
+    /// method runs.
+    open class var streamsRequestBody: Bool { false }
+
+    /// Runs before the method (Tornado's `prepare`); finish here to answer early.
+    open func prepare() async throws {}
+    /// A chunk of a streamed body (see `streamsRequestBody`).
+    open func dataReceived(_ chunk: [UInt8]) async throws {}
+    /// Runs once the response is complete (Tornado's `on_finish`), for logging and cleanup.
+    open func onFinish() {}
+
+    open func get() async throws { throw HTTPError(405) }
+    open func head() async throws { throw HTTPError(405) }
+    open func post() async throws { throw HTTPError(405) }
+    open func put() async throws { throw HTTPError(405) }
+    open func patch() async throws { throw HTTPError(405) }
+    open func delete() async throws { throw HTTPError(405) }
+    open func options() async throws { throw HTTPError(405) }
+
+    /// The page sent for an error (Tornado's `write_error`). The default is Tornado's:
+    /// `<html><title>404: Not Found</title><body>404: Not Found</body></html>`.
+    open func writeError(status: Int, error: (any Error)?) async throws {
+        let phrase = reason ?? HTTPError.standardReason(status)
+        try await finish("<html><title>\(status): \(phrase)</title><body>\(status): \(phrase)</body></html>")
+    }
+
+    /// The entity tag for the buffered body, or nil for none (Tornado's `compute_etag`: a
+    /// quoted hex SHA-1).
+    open func computeEtag() -> String? {
+        withUnsafeTemporaryAllocation(of: CChar.self, capacity: 43) { out in
+            buffer.withUnsafeBytes { gale_http_etag($0.baseAddress ?? UnsafeRawPointer(bitPattern: 1)!, $0.count, out.baseAddress!) }
+            return String(cString: out.baseAddress!)
+        }
+    }
+
+    // MARK: Headers and status
+
+    /// Set the status; `reason` overrides the standard phrase.
+    public func setStatus(_ status: Int, reason: String? = nil) {
+        statusCode = status
+        self.reason = reason
+    }
+
+    /// Set a header, replacing any value it had.
+    public func setHeader(_ name: String, _ value: String) {
+        if equalsIgnoringCase(name, "Content-Type") {
+            contentType = value
+            return
+        }
+        clearHeader(name)
+        extraHeaders.append((name, value))
+    }
+
+    /// Add a value to a header that may have several (Set-Cookie, Vary, ...).
+    public func addHeader(_ name: String, _ value: String) {
+        if equalsIgnoringCase(name, "Content-Type") {
+            contentType = value
+            return
+        }
+        extraHeaders.append((name, value))
+    }
+
+    /// Remove a header.
+    public func clearHeader(_ name: String) {
+        if equalsIgnoringCase(name, "Content-Type") {
+            contentType = nil
+            return
+        }
+        extraHeaders.removeAll { equalsIgnoringCase($0.0, name) }
+    }
+
+    /// A response header's value as it stands.
+    public func responseHeader(_ name: String) -> String? {
+        if equalsIgnoringCase(name, "Content-Type") { return contentType }
+        return extraHeaders.first { equalsIgnoringCase($0.0, name) }?.1
+    }
+
+    // MARK: Output
+
+    /// Append text to the response (UTF-8).
+    public func write(_ text: String) {
+        precondition(!finished, "write() after finish()")
+        buffer.append(contentsOf: text.utf8)
+    }
+
+    /// Append bytes to the response.
+    public func write(_ bytes: [UInt8]) {
+        precondition(!finished, "write() after finish()")
+        buffer.append(contentsOf: bytes)
+    }
+
+    /// Append bytes to the response.
+    public func write(_ data: Data) {
+        precondition(!finished, "write() after finish()")
+        buffer.append(contentsOf: data)
+    }
+
+    /// Write a value as JSON and set Content-Type to application/json (Tornado writes a dict
+    /// that way).
+    public func write(_ value: some Encodable) throws {
+        precondition(!finished, "write() after finish()")
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        buffer.append(contentsOf: try encoder.encode(value))
+        contentType = "application/json; charset=UTF-8"
+    }
+
+    /// Send the head and what is buffered now; later writes follow as they are flushed (chunked
+    /// over HTTP/1.1). Waits while the connection's queue is above its high-water mark, so a
+    /// producer cannot outrun a slow client. Throws `GaleError` `.closed` if the client left.
+    public func flush() async throws {
+        guard !finished else { throw GaleError.closed("flush after finish") }
+        guard let raw = context.raw, !context.connection.aborted else { throw GaleError.closed("flush") }
+        if !headersWritten { try sendHead(raw) }
+        var r: Int32 = 0
+        if !buffer.isEmpty {
+            r = buffer.withUnsafeBytes { gale_http_response_write(raw, $0.baseAddress!, $0.count) }
+            buffer.removeAll(keepingCapacity: true)
+        }
+        if r >= 0 { r = gale_http_response_flush(raw) }
+        if r < 0 { throw GaleError(code: r, operation: "flush") }
+        if r == 1 { try await context.connection.waitWritable() }
+    }
+
+    /// Finish the response with one more piece of text.
+    public func finish(_ text: String) async throws {
+        write(text)
+        try await finish()
+    }
+
+    /// Complete the response (Tornado's `finish`). For a 200 to GET or HEAD that was not
+    /// flushed, adds an Etag and answers 304 when the client's If-None-Match matches.
+    public func finish() async throws {
+        guard !finished else { throw GaleError(kind: .invalidArgument, operation: "finish", message: "finish() called twice") }
+        guard let raw = context.raw else { throw GaleError.closed("finish") }
+        if !headersWritten {
+            let method = request.method
+            if statusCode == 200 && (method == "GET" || method == "HEAD") && responseHeader("Etag") == nil,
+               let etag = computeEtag() {
+                extraHeaders.append(("Etag", etag))
+                if checkEtagHeader(etag) {
+                    buffer.removeAll()
+                    statusCode = 304
+                    reason = nil
+                }
+            }
+            if statusCode == 204 || statusCode == 304 || (100..<200).contains(statusCode) {
+                buffer.removeAll()
+                contentType = nil // no representation (Tornado clears these headers)
+            }
+            try sendHead(raw) // a bad header throws here, before anything is sent
+        }
+        finished = true
+        context.raw = nil
+        request.responseEnded() // before the C request goes away with the response
+        let r = buffer.withUnsafeBytes { gale_http_response_end(raw, $0.baseAddress, $0.count) }
+        buffer = []
+        onFinish()
+        if r < 0 && r != -EPIPE { throw GaleError(code: r, operation: "finish") }
+    }
+
+    /// Redirect (302, or 301 when permanent) to `url` and finish.
+    public func redirect(_ url: String, permanent: Bool = false, status: Int? = nil) async throws {
+        guard !headersWritten else { throw GaleError(kind: .invalidArgument, operation: "redirect", message: "cannot redirect after headers have been written") }
+        setStatus(status ?? (permanent ? 301 : 302))
+        setHeader("Location", url)
+        try await finish()
+    }
+
+    /// Answer with an error status and its page (Tornado's `send_error`).
+    public func sendError(_ status: Int = 500, error: (any Error)? = nil) async {
+        if headersWritten || finished {
+            if !finished { _ = try? await finishQuietly() }
+            return
+        }
+        buffer.removeAll()
+        extraHeaders.removeAll()
+        contentType = "text/html; charset=UTF-8"
+        if let e = error as? HTTPError {
+            setStatus(status, reason: e.reason)
+        } else {
+            setStatus(status)
+        }
+        do {
+            try await writeError(status: status, error: error)
+        } catch {
+            logger.error("writeError failed: \(error)")
+        }
+        if !finished { _ = try? await finishQuietly() }
+    }
+
+    private func finishQuietly() async throws { try await finish() }
+
+    // MARK: Arguments and cookies
+
+    /// The last value of a query or form argument, with surrounding spaces stripped, or nil.
+    public func argument(_ name: String) -> String? {
+        arguments(name).last
+    }
+
+    /// The last value of an argument, or `defaultValue`.
+    public func argument(_ name: String, default defaultValue: String) -> String {
+        argument(name) ?? defaultValue
+    }
+
+    /// The last value of an argument; a missing one answers 400 (Tornado's
+    /// `MissingArgumentError`).
+    public func requiredArgument(_ name: String) throws -> String {
+        guard let v = argument(name) else { throw HTTPError(400, logMessage: "Missing argument \(name)") }
+        return v
+    }
+
+    /// Every value of a query or form argument, stripped.
+    public func arguments(_ name: String) -> [String] {
+        ((request.queryArguments[name] ?? []) + (request.bodyArguments[name] ?? [])).map { $0.trimmingSpaces() }
+    }
+
+    /// A cookie the client sent.
+    public func cookie(_ name: String) -> String? { request.cookies[name] }
+
+    /// Set a cookie (a Set-Cookie header).
+    public func setCookie(_ name: String, _ value: String, domain: String? = nil, path: String? = "/",
+                          expires: Date? = nil, maxAge: Int? = nil, secure: Bool = false, httpOnly: Bool = false,
+                          sameSite: Cookies.SameSite? = nil) throws {
+        addHeader("Set-Cookie", try Cookies.format(name: name, value: value, domain: domain, path: path, expires: expires,
+                                                   maxAge: maxAge, secure: secure, httpOnly: httpOnly, sameSite: sameSite))
+    }
+
+    /// Tell the client to drop a cookie.
+    public func clearCookie(_ name: String, path: String? = "/", domain: String? = nil) throws {
+        try setCookie(name, "", domain: domain, path: path, expires: Date(timeIntervalSince1970: 0), maxAge: 0)
+    }
+
+    // MARK: Internals
+
+    func bind(_ context: Context) { self.context = context }
+
+    /// Tornado's `check_etag_header`: does If-None-Match name this entity (weak comparison)?
+    private func checkEtagHeader(_ etag: String) -> Bool {
+        guard let inm = request.header("If-None-Match") else { return false }
+        func strip(_ s: Substring) -> Substring {
+            let t = s.drop { $0 == " " }
+            return t.hasPrefix("W/") ? t.dropFirst(2) : t
+        }
+        let ours = strip(Substring(etag))
+        if inm.trimmingSpaces() == "*" { return true }
+        return inm.split(separator: ",").contains { strip(Substring($0.trimmingSpaces())) == ours }
+    }
+
+    private func sendHead(_ raw: OpaquePointer) throws {
+        // Checked before anything is sent, so a bad header becomes a clean 500 (Tornado's
+        // set_header raises); libcore checks again.
+        let bad = { (s: String, isName: Bool) -> Bool in
+            isName ? (s.isEmpty || !s.utf8.allSatisfy(isTokenChar)) : s.utf8.contains { ($0 < 32 && $0 != 9) || $0 == 127 }
+        }
+        for (name, value) in extraHeaders + [("Content-Type", contentType ?? "")] where bad(name, true) || bad(value, false) {
+            throw HTTPError(500, logMessage: "header \(name) has a character a header cannot hold")
+        }
+        if let reason, bad(reason, false) { throw HTTPError(500, logMessage: "the reason phrase has a line break") }
+        var r = gale_http_response_start(raw, Int32(clamping: statusCode), reason)
+        if r == 0, let ct = contentType { r = addCHeader(raw, "Content-Type", ct) }
+        for (name, value) in application.settings.defaultHeaders where r == 0 && responseHeader(name) == nil {
+            r = addCHeader(raw, name, value)
+        }
+        for (name, value) in extraHeaders where r == 0 { r = addCHeader(raw, name, value) }
+        if r < 0 {
+            throw r == -EINVAL
+                ? GaleError(kind: .invalidArgument, operation: "write headers", message: "a header name or value is not allowed (CR, LF, NUL, or not a token)")
+                : GaleError(code: r, operation: "write headers")
+        }
+        headersWritten = true
+    }
+
+    /// Tornado's `_execute`: prepare, the method, finish; errors become error pages.
+    final func execute() async {
+        do {
+            try await prepare()
+            if finished { return }
+            if Self.streamsRequestBody {
+                for try await chunk in context.connection.requestBody() {
+                    try await dataReceived(chunk)
+                }
+            }
+            switch request.method {
+            case "GET": try await get()
+            case "HEAD": try await head()
+            case "POST": try await post()
+            case "PUT": try await put()
+            case "PATCH": try await patch()
+            case "DELETE": try await delete()
+            case "OPTIONS": try await options()
+            default: throw HTTPError(405)
+            }
+            if !finished { try await finish() }
+        } catch {
+            await handleError(error)
+        }
+    }
+
+    private func handleError(_ error: any Error) async {
+        if let e = error as? HTTPError {
+            if let m = e.logMessage { logger.warning("\(e.status) \(request.method) \(request.uri): \(m)") }
+            await sendError(e.status, error: e)
+        } else if context.connection.aborted || finished {
+            logger.debug("\(request.method) \(request.uri): \(error)")
+            if !finished { await sendError(500, error: error) }
+        } else {
+            logger.error("Uncaught error in \(type(of: self)) for \(request.method) \(request.uri): \(error)")
+            await sendError(500, error: error)
+        }
+    }
+}
+
+/// RFC 9110 tchar: what a header name may contain.
+@inline(__always)
+func isTokenChar(_ c: UInt8) -> Bool {
+    switch c {
+    case UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"):
+        return true
+    default:
+        return "!#$%&'*+-.^_`|~".utf8.contains(c)
+    }
+}
+
+@inline(__always)
+private func addCHeader(_ raw: OpaquePointer, _ name: String, _ value: String) -> Int32 {
+    var name = name, value = value
+    return name.withUTF8 { n in
+        value.withUTF8 { v in
+            n.withMemoryRebound(to: CChar.self) { nc in
+                v.withMemoryRebound(to: CChar.self) { vc in
+                    gale_http_response_header(raw, nc.baseAddress ?? emptyCString, nc.count,
+                                              vc.baseAddress ?? emptyCString, vc.count)
+                }
+            }
+        }
+    }
+}
+
+/// A NUL-terminated empty string for empty names and values (their buffers have no address).
+nonisolated(unsafe) private let emptyCString: UnsafePointer<CChar> = {
+    let p = UnsafeMutablePointer<CChar>.allocate(capacity: 1)
+    p.initialize(to: 0)
+    return UnsafePointer(p)
+}()
+
+/// The handler for paths no route matches: Tornado's 404 page.
+final class NotFoundHandler: RequestHandler {
+    override func prepare() async throws { throw HTTPError(404) }
+}

@@ -1,0 +1,81 @@
+/// A route: a path pattern and the handler class that serves it, as in Tornado's
+/// `Application([(r"/", MainHandler)])`.
+///
+/// The pattern is a regular expression matched against the whole path (Tornado anchors it at
+/// both ends). Unnamed capture groups become `pathArguments`, named ones
+/// `pathKeywordArguments`, percent-decoded. A pattern without regex syntax ("/", "/about")
+/// is compared as plain text, with no regex work per request.
+public struct Route: @unchecked Sendable {
+    public let pattern: String
+    public let handler: RequestHandler.Type
+    public let name: String?
+    private let matcher: Matcher
+
+    // Regex values are immutable and matching does not mutate them: sharing is safe.
+    private enum Matcher {
+        case literal(String)
+        case regex(Regex<AnyRegexOutput>, named: Bool)
+    }
+
+    /// A route. Throws if the pattern is not a valid regular expression.
+    public init(_ pattern: String, _ handler: RequestHandler.Type, name: String? = nil) throws {
+        self.pattern = pattern
+        self.handler = handler
+        self.name = name
+        var body = Substring(pattern)
+        if body.hasPrefix("^") { body = body.dropFirst() }
+        if body.hasSuffix("$") && !body.hasSuffix("\\$") { body = body.dropLast() }
+        if let literal = Route.literal(body) {
+            matcher = .literal(literal)
+        } else {
+            do {
+                let regex = try Regex(String(body))
+                matcher = .regex(regex, named: body.contains("(?<") || body.contains("(?P<"))
+            } catch {
+                throw GaleError(kind: .invalidArgument, operation: "route \(pattern)",
+                                message: "not a valid regular expression: \(error)")
+            }
+        }
+    }
+
+    /// The literal text of a pattern with no regex syntax (escaped punctuation allowed).
+    private static func literal(_ p: Substring) -> String? {
+        var out = ""
+        var escaped = false
+        for ch in p {
+            if escaped {
+                if ch.isLetter || ch.isNumber { return nil } // \d, \w, ...: a class, not a literal
+                out.append(ch)
+                escaped = false
+            } else if ch == "\\" {
+                escaped = true
+            } else if "^$.*+?()[]{}|".contains(ch) {
+                return nil
+            } else {
+                out.append(ch)
+            }
+        }
+        return escaped ? nil : out
+    }
+
+    /// The path arguments if `path` matches, else nil.
+    func match(_ path: String) -> (args: [String], kwargs: [String: String])? {
+        switch matcher {
+        case .literal(let s):
+            return s == path ? ([], [:]) : nil
+        case .regex(let regex, let named):
+            guard let m = try? regex.wholeMatch(in: path) else { return nil }
+            var args: [String] = []
+            var kwargs: [String: String] = [:]
+            for group in m.output.dropFirst() {
+                let value = group.substring.map { URLEncoding.decode($0, plusIsSpace: false) }
+                if let name = group.name {
+                    if let value { kwargs[name] = value }
+                } else if !named {
+                    args.append(value ?? "")
+                }
+            }
+            return (args, kwargs)
+        }
+    }
+}

@@ -1,0 +1,317 @@
+import Gale
+import Testing
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+let tornadoPage = """
+    <html>
+    <head>
+    <title>Tornado Framework</title>
+
+    </head>
+    <body>
+    <h2>Welcome to the Tornado framework</h2>
+    </body>
+    </html>
+    """
+
+final class PageHandler: RequestHandler {
+    override func get() async throws { write(tornadoPage) }
+}
+
+final class EchoArgsHandler: RequestHandler {
+    override func get() async throws {
+        write("a=\(argument("a") ?? "-") all=\(arguments("a")) b=\(argument("b", default: "none"))")
+    }
+    override func post() async throws {
+        write("name=\(argument("name") ?? "-") body=\(request.body.count)")
+    }
+}
+
+final class StoryHandler: RequestHandler {
+    override func get() async throws {
+        write("story \(pathArguments[0])")
+    }
+}
+
+final class NamedHandler: RequestHandler {
+    override func get() async throws {
+        write("user=\(pathKeywordArguments["user"] ?? "?") item=\(pathKeywordArguments["item"] ?? "?")")
+    }
+}
+
+final class ThrowingHandler: RequestHandler {
+    struct Boom: Error {}
+    override func get() async throws { throw Boom() }
+    override func post() async throws { throw HTTPError(418, reason: "I'm a teapot", logMessage: "brewing") }
+}
+
+final class JSONHandler: RequestHandler {
+    struct Payload: Encodable { let name: String; let count: Int }
+    override func get() async throws { try write(Payload(name: "gale", count: 3)) }
+}
+
+final class HeadersHandler: RequestHandler {
+    override func get() async throws {
+        setStatus(201)
+        setHeader("X-One", "1")
+        addHeader("X-Many", "a")
+        addHeader("X-Many", "b")
+        setHeader("Content-Type", "text/plain")
+        try setCookie("session", "abc123", maxAge: 60, httpOnly: true, sameSite: .lax)
+        write("seen cookie: \(cookie("theme") ?? "none"), ua: \(request.header("user-agent") ?? "none")")
+    }
+}
+
+final class BadHeaderHandler: RequestHandler {
+    override func get() async throws {
+        setHeader("X-Evil", "a\r\nInjected: yes")
+        write("never")
+    }
+}
+
+final class RedirectHandler: RequestHandler {
+    override func get() async throws { try await redirect("/page", permanent: pathArguments.first == "perm") }
+}
+
+final class StreamingHandler: RequestHandler {
+    override func get() async throws {
+        for i in 0..<3 {
+            write("event \(i)\n")
+            try await flush()
+        }
+    }
+}
+
+final class PrepareHandler: RequestHandler {
+    nonisolated(unsafe) static var finishedCount = 0
+    override func prepare() async throws {
+        if argument("deny") != nil { throw HTTPError(403) }
+    }
+    override func get() async throws { write("allowed") }
+    override func onFinish() { PrepareHandler.finishedCount += 1 }
+}
+
+final class CustomErrorHandler: RequestHandler {
+    override func get() async throws { throw HTTPError(404) }
+    override func writeError(status: Int, error: (any Error)?) async throws {
+        setHeader("Content-Type", "application/json")
+        try await finish("{\"error\": \(status)}")
+    }
+}
+
+final class UploadHandler: RequestHandler {
+    override class var streamsRequestBody: Bool { true }
+    var received = 0
+    var chunks = 0
+    override func dataReceived(_ chunk: [UInt8]) async throws {
+        received += chunk.count
+        chunks += 1
+    }
+    override func put() async throws { write("received \(received) in \(chunks > 0 ? "chunks" : "none")") }
+}
+
+final class SlowHandler: RequestHandler {
+    override func get() async throws {
+        let loop = try EventLoop.shared
+        try await loop.sleep(for: .milliseconds(Int(argument("ms") ?? "50") ?? 50))
+        write("slow done")
+    }
+}
+
+func testApp(settings: Settings = Settings()) throws -> Application {
+    try Application([
+        ("/", PageHandler.self),
+        ("/page", PageHandler.self),
+        ("/args", EchoArgsHandler.self),
+        ("/story/([0-9]+)", StoryHandler.self),
+        ("/u/(?<user>[a-z]+)/(?<item>[0-9]+)", NamedHandler.self),
+        ("/boom", ThrowingHandler.self),
+        ("/json", JSONHandler.self),
+        ("/headers", HeadersHandler.self),
+        ("/bad-header", BadHeaderHandler.self),
+        ("/redirect/?(perm)?", RedirectHandler.self),
+        ("/stream", StreamingHandler.self),
+        ("/prepare", PrepareHandler.self),
+        ("/custom-error", CustomErrorHandler.self),
+        ("/upload", UploadHandler.self),
+        ("/slow", SlowHandler.self),
+    ], settings: settings)
+}
+
+@Suite("Web", .timeLimit(.minutes(1)))
+struct WebTests {
+    @Test func tornadoPageWithEtagAnd304() async throws {
+        try await withTestServer(try testApp()) { (client: HTTPClient) async throws in
+            let r = try await client.fetch("/")
+            #expect(r.status == 200)
+            #expect(r.text == tornadoPage)
+            #expect(r.body.count == 120)
+            #expect(r.headers["Content-Type"] == "text/html; charset=UTF-8")
+            #expect(r.headers["Content-Length"] == "120")
+            #expect(r.headers["Date"] != nil)
+            #expect(r.headers["Server"] == "Gale")
+            // Tornado's etag: the quoted hex SHA-1 of the body.
+            #expect(r.headers["Etag"] == "\"797dc080b80b8e2d2368fa89cec183f0dfe21d87\"")
+            let cached = try await client.fetch("/", headers: ["If-None-Match": r.headers["Etag"]!])
+            #expect(cached.status == 304)
+            #expect(cached.body.isEmpty)
+            #expect(cached.headers["Content-Type"] == nil)
+            let weak = try await client.fetch("/", headers: ["If-None-Match": "\"other\", W/\(r.headers["Etag"]!)"])
+            #expect(weak.status == 304)
+            let head = try await client.fetch("/", method: "HEAD")
+            #expect(head.status == 405) // Tornado's handler has no head(): 405
+        }
+    }
+
+    @Test func notFoundAndMethodNotAllowedUseTornadoPages() async throws {
+        try await withTestServer(try testApp()) { (client: HTTPClient) async throws in
+            let missing = try await client.fetch("/nope")
+            #expect(missing.status == 404)
+            #expect(missing.text == "<html><title>404: Not Found</title><body>404: Not Found</body></html>")
+            let post = try await client.fetch("/", method: "POST")
+            #expect(post.status == 405)
+            #expect(post.text == "<html><title>405: Method Not Allowed</title><body>405: Method Not Allowed</body></html>")
+            let weird = try await client.fetch("/", method: "BREW")
+            #expect(weird.status == 405)
+        }
+    }
+
+    @Test func routingPassesPathArguments() async throws {
+        try await withTestServer(try testApp()) { (client: HTTPClient) async throws in
+            #expect(try await client.fetch("/story/42").text == "story 42")
+            #expect(try await client.fetch("/story/x").status == 404)
+            #expect(try await client.fetch("/u/alice/7").text == "user=alice item=7")
+            #expect(try await client.fetch("/story/42/").status == 404) // anchored at both ends
+        }
+    }
+
+    @Test func queryAndFormArguments() async throws {
+        try await withTestServer(try testApp()) { (client: HTTPClient) async throws in
+            let q = try await client.fetch("/args?a=1&a=%20two%20&b=x+y")
+            #expect(q.text == "a=two all=[\"1\", \"two\"] b=x y")
+            let form = try await client.fetch("/args", method: "POST",
+                                              headers: ["Content-Type": "application/x-www-form-urlencoded"],
+                                              body: Array("name=J%C3%BCrgen&x=1".utf8))
+            #expect(form.text == "name=Jürgen body=20")
+            let boundary = "XyZ"
+            let multipart = "--\(boundary)\r\nContent-Disposition: form-data; name=\"name\"\r\n\r\nmulti\r\n" +
+                "--\(boundary)\r\nContent-Disposition: form-data; name=\"f\"; filename=\"a.txt\"\r\nContent-Type: text/plain\r\n\r\nfile body\r\n" +
+                "--\(boundary)--\r\n"
+            let mp = try await client.fetch("/args", method: "POST",
+                                            headers: ["Content-Type": "multipart/form-data; boundary=\(boundary)"],
+                                            body: Array(multipart.utf8))
+            #expect(mp.text.hasPrefix("name=multi"))
+        }
+    }
+
+    @Test func errorsBecomePagesAndTheServerKeepsServing() async throws {
+        var settings = Settings()
+        settings.logger.logLevel = .critical // the 500 is logged; keep test output quiet
+        try await withTestServer(try testApp(settings: settings)) { (client: HTTPClient) async throws in
+            let r = try await client.fetch("/boom")
+            #expect(r.status == 500)
+            #expect(r.text == "<html><title>500: Internal Server Error</title><body>500: Internal Server Error</body></html>")
+            let teapot = try await client.fetch("/boom", method: "POST")
+            #expect(teapot.status == 418)
+            #expect(teapot.reason == "I'm a teapot")
+            #expect(try await client.fetch("/").status == 200)
+            let custom = try await client.fetch("/custom-error")
+            #expect(custom.status == 404)
+            #expect(custom.text == "{\"error\": 404}")
+            #expect(custom.headers["Content-Type"] == "application/json")
+            let injected = try await client.fetch("/bad-header")
+            #expect(injected.status == 500)
+            #expect(injected.headers["Injected"] == nil)
+        }
+    }
+
+    @Test func jsonHeadersCookiesAndStatus() async throws {
+        try await withTestServer(try testApp()) { (client: HTTPClient) async throws in
+            let j = try await client.fetch("/json")
+            #expect(j.headers["Content-Type"] == "application/json; charset=UTF-8")
+            #expect(j.text == "{\"count\":3,\"name\":\"gale\"}")
+            let h = try await client.fetch("/headers", headers: ["Cookie": "theme=dark; other=1", "User-Agent": "gale-test"])
+            #expect(h.status == 201)
+            #expect(h.headers["X-One"] == "1")
+            #expect(h.headers.values(for: "x-many") == ["a", "b"])
+            #expect(h.headers["Content-Type"] == "text/plain")
+            #expect(h.headers["Set-Cookie"] == "session=abc123; Max-Age=60; Path=/; HttpOnly; SameSite=Lax")
+            #expect(h.text == "seen cookie: dark, ua: gale-test")
+        }
+    }
+
+    @Test func redirects() async throws {
+        try await withTestServer(try testApp()) { (client: HTTPClient) async throws in
+            let r = try await client.fetch("/redirect")
+            #expect(r.status == 302)
+            #expect(r.headers["Location"] == "/page")
+            #expect(try await client.fetch("/redirect/perm").status == 301)
+        }
+    }
+
+    @Test func flushStreamsAChunkedResponse() async throws {
+        try await withTestServer(try testApp()) { (client: HTTPClient) async throws in
+            let r = try await client.fetch("/stream")
+            #expect(r.headers["Transfer-Encoding"] == "chunked")
+            #expect(r.text == "event 0\nevent 1\nevent 2\n")
+            #expect(try await client.fetch("/").status == 200) // connection reused after chunked
+        }
+    }
+
+    @Test func prepareCanAnswerEarlyAndOnFinishRuns() async throws {
+        try await withTestServer(try testApp()) { (client: HTTPClient) async throws in
+            let before = PrepareHandler.finishedCount
+            #expect(try await client.fetch("/prepare?deny=1").status == 403)
+            #expect(try await client.fetch("/prepare").text == "allowed")
+            #expect(PrepareHandler.finishedCount == before + 2) // Tornado runs on_finish for errors too
+        }
+    }
+
+    @Test func streamedRequestBody() async throws {
+        try await withTestServer(try testApp()) { (client: HTTPClient) async throws in
+            let big = [UInt8](repeating: 65, count: 3 * 1024 * 1024)
+            let r = try await client.fetch("/upload", method: "PUT", body: big)
+            #expect(r.text == "received \(big.count) in chunks")
+        }
+    }
+
+    @Test func aHandlerThatAwaitsDoesNotBlockOthers() async throws {
+        let app = try testApp()
+        let loop = try EventLoop(name: "gale-web-concurrency")
+        defer { loop.shutdown() }
+        let address = try await app.listen(0, address: "127.0.0.1", on: [loop])
+        let port = address.port!
+        let start = ContinuousClock.now
+        try await withThrowingTaskGroup(of: (String, Duration).self) { group in
+            group.addTask {
+                let c = try HTTPClient(port: port, loop: loop)
+                let r = try await c.fetch("/slow?ms=400")
+                c.close()
+                return (r.text, ContinuousClock.now - start)
+            }
+            group.addTask {
+                try await Task.sleep(for: .milliseconds(50))
+                let c = try HTTPClient(port: port, loop: loop)
+                let r = try await c.fetch("/")
+                c.close()
+                return (r.status == 200 ? "fast" : "bad", ContinuousClock.now - start)
+            }
+            var finished: [String: Duration] = [:]
+            for try await (what, when) in group { finished[what] = when }
+            #expect(finished["slow done"] != nil)
+            #expect(finished["fast"] != nil)
+            // The fast request did not wait for the slow one.
+            #expect(finished["fast"]! < finished["slow done"]!)
+        }
+        await app.stop()
+    }
+
+    @Test func invalidRoutePatternIsAnError() {
+        #expect(throws: GaleError.self) { _ = try Application([("/(unclosed", PageHandler.self)]) }
+    }
+}
