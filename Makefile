@@ -9,7 +9,7 @@ JOBS ?= $(shell nproc)
 FUZZ_SECONDS ?= 30
 PREFIX ?= /usr/local
 # The main program `make run` starts, with its arguments.
-RUN_CMD ?= .build/release/gale echo-server
+RUN_CMD ?= .build/release/hello-server
 
 .PHONY: run build deps deps-test test test-c test-c-asan test-consumer test-swift test-cli fuzz fuzz-long install clean
 
@@ -60,10 +60,12 @@ test-swift:
 	  echo "Swift warnings in Gale's code (listed above)"; exit 1; fi
 	$(SWIFT) test
 
-# The gale command against peers written like the tutorials' Python programs.
+# The gale command and hello-server against Python peers, the real Tornado, curl, requests.
 test-cli:
 	$(SWIFT) build --product gale
-	GALE_BIN=$(CURDIR)/.build/debug/gale python3 -m unittest discover -s Tests/cli -v
+	$(SWIFT) build --product hello-server
+	GALE_BIN=$(CURDIR)/.build/debug/gale HELLO_BIN=$(CURDIR)/.build/debug/hello-server \
+	  python3 -m unittest discover -s Tests/cli -v
 
 # The HTTP parser fuzzer, for a bounded time (make fuzz-long for an hour).
 fuzz:

@@ -10,6 +10,12 @@
 import ArgumentParser
 import Gale
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 final class ApplicationHandler: RequestHandler {
     override func get() async throws {
         let message = """
@@ -36,17 +42,47 @@ struct HelloServer: AsyncParsableCommand {
 
     @Option(help: "The address to listen on (\"\" for every interface).") var host = "127.0.0.1"
     @Option(help: "The port to listen on (0 picks a free one).") var port = 5001
+    @Option(help: "Seconds a client has to send a complete request head (408 after).") var headerTimeout = 30.0
+    @Option(help: "Seconds an idle keep-alive connection is kept.") var idleTimeout = 60.0
+
+    /// Like ArgumentParser's main, but a bad flag exits 2 (its default is 64).
+    static func main() async {
+        do {
+            var command = try parseAsRoot()
+            if let server = command as? HelloServer {
+                try await server.run()
+            } else {
+                try command.run() // --help and friends
+            }
+        } catch {
+            if exitCode(for: error) == .validationFailure {
+                announce(fullMessage(for: error))
+                Glibc.exit(2)
+            }
+            exit(withError: error)
+        }
+    }
 
     func validate() throws {
         guard (0...65535).contains(port) else { throw ValidationError("--port must be between 0 and 65535") }
+        guard headerTimeout > 0, idleTimeout > 0 else { throw ValidationError("timeouts must be positive") }
     }
 
     func run() async throws {
+        var settings = Settings()
+        settings.headerTimeout = .milliseconds(Int(headerTimeout * 1000))
+        settings.idleTimeout = .milliseconds(Int(idleTimeout * 1000))
         let application = try Application([
             ("/", ApplicationHandler.self),
-        ])
+        ], settings: settings)
         let address = try await application.listen(port, address: host)
-        print("listening on \(address)")
+        announce("listening on http://\(address)/ (Ctrl-C to stop)")
         try await application.run()
     }
+}
+
+/// A line on stderr, unbuffered: scripts wait for it to know the port.
+func announce(_ line: String) {
+    let bytes = Array((line + "\n").utf8)
+    _ = bytes.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
 }
