@@ -1,6 +1,10 @@
 import Gale
 import Testing
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 #if canImport(FoundationEssentials)
 import FoundationEssentials
 #else
@@ -123,6 +127,34 @@ final class SlowHandler: RequestHandler {
     }
 }
 
+/// Streams 64 KiB chunks until the client goes away, counting what it produced.
+final class ForeverHandler: RequestHandler {
+    static let produced = Box(0)
+    static let stopped = Box(false)
+    override func get() async throws {
+        let chunk = [UInt8](repeating: 120, count: 64 * 1024)
+        defer { ForeverHandler.stopped.value = true }
+        while true {
+            write(chunk)
+            try await flush() // parks while the connection's queue is above its high-water mark
+            ForeverHandler.produced.mutate { $0 += chunk.count }
+        }
+    }
+}
+
+/// The process's resident memory in bytes (Linux).
+func residentBytes() -> Int {
+    guard let f = fopen("/proc/self/statm", "r") else { return 0 }
+    defer { fclose(f) }
+    var size = 0, resident = 0
+    withUnsafeMutablePointer(to: &size) { s in
+        withUnsafeMutablePointer(to: &resident) { r in
+            _ = withVaList([s, r]) { vfscanf(f, "%ld %ld", $0) }
+        }
+    }
+    return resident * Int(sysconf(Int32(_SC_PAGESIZE)))
+}
+
 func testApp(settings: Settings = Settings()) throws -> Application {
     try Application([
         ("/", PageHandler.self),
@@ -140,6 +172,7 @@ func testApp(settings: Settings = Settings()) throws -> Application {
         ("/custom-error", CustomErrorHandler.self),
         ("/upload", UploadHandler.self),
         ("/slow", SlowHandler.self),
+        ("/forever", ForeverHandler.self),
     ], settings: settings)
 }
 
@@ -308,6 +341,41 @@ struct WebTests {
             // The fast request did not wait for the slow one.
             #expect(finished["fast"]! < finished["slow done"]!)
         }
+        await app.stop()
+    }
+
+    @Test func aSlowReaderParksTheProducerAndMemoryStaysBounded() async throws {
+        let app = try testApp()
+        let loop = try EventLoop(name: "gale-web-slow-reader")
+        defer { loop.shutdown() }
+        let port = try await app.listen(0, address: "127.0.0.1", on: [loop]).port!
+        let rssBefore = residentBytes()
+        // A client that asks for the stream and then reads nothing.
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var small: Int32 = 4096
+        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, socklen_t(MemoryLayout<Int32>.size))
+        var sin = sockaddr_in()
+        sin.sin_family = sa_family_t(AF_INET)
+        sin.sin_port = UInt16(port).bigEndian
+        sin.sin_addr.s_addr = UInt32(0x7f00_0001).bigEndian
+        let r = withUnsafePointer(to: &sin) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        #expect(r == 0)
+        let request = Array("GET /forever HTTP/1.1\r\nHost: x\r\n\r\n".utf8)
+        _ = request.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, 0) }
+        try await Task.sleep(for: .milliseconds(400))
+        let parked = ForeverHandler.produced.value
+        try await Task.sleep(for: .milliseconds(300))
+        // The producer is parked in flush(): no more output is made while nobody reads, and
+        // what it made fits the server's queue mark plus the kernel's socket buffers.
+        #expect(ForeverHandler.produced.value == parked)
+        #expect(parked > 0)
+        #expect(parked < 8 * 1024 * 1024)
+        #expect(residentBytes() - rssBefore < 32 * 1024 * 1024)
+        close(fd) // the client goes away: the handler's next flush throws and it ends
+        for _ in 0..<100 where !ForeverHandler.stopped.value { try await Task.sleep(for: .milliseconds(20)) }
+        #expect(ForeverHandler.stopped.value)
         await app.stop()
     }
 
