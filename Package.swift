@@ -38,7 +38,11 @@ let package = Package(
                 "CGale",
                 .product(name: "Logging", package: "swift-log"),
             ],
-            path: "Sources/Gale"
+            path: "Sources/Gale",
+            // Async functions run on their caller's executor (the loop) instead of hopping
+            // through swift_task_switch at every call and return: thousands of instructions
+            // per request (docs/ARCHITECTURE.md).
+            swiftSettings: [.enableUpcomingFeature("NonisolatedNonsendingByDefault")]
         ),
         .executableTarget(
             name: "GaleCLI",
@@ -54,7 +58,8 @@ let package = Package(
                 "Gale",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
-            path: "Sources/hello-server"
+            path: "Sources/hello-server",
+            swiftSettings: [.enableUpcomingFeature("NonisolatedNonsendingByDefault")]
         ),
         .testTarget(name: "GaleTests", dependencies: ["Gale"], path: "Tests/GaleTests"),
         .testTarget(name: "CoreTests", dependencies: ["CGale"], path: "Tests/CoreTests"),

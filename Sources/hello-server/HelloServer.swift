@@ -34,7 +34,7 @@ final class ApplicationHandler: RequestHandler {
 }
 
 @main
-struct HelloServer: AsyncParsableCommand {
+struct HelloServer: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "hello-server",
         abstract: "The tutorials' Tornado hello page, served by Gale. Stops on SIGINT or SIGTERM."
@@ -46,14 +46,10 @@ struct HelloServer: AsyncParsableCommand {
     @Option(help: "Seconds an idle keep-alive connection is kept.") var idleTimeout = 60.0
 
     /// Like ArgumentParser's main, but a bad flag exits 2 (its default is 64).
-    static func main() async {
+    static func main() {
         do {
             var command = try parseAsRoot()
-            if let server = command as? HelloServer {
-                try await server.run()
-            } else {
-                try command.run() // --help and friends
-            }
+            try command.run()
         } catch {
             if exitCode(for: error) == .validationFailure {
                 announce(fullMessage(for: error))
@@ -68,7 +64,12 @@ struct HelloServer: AsyncParsableCommand {
         guard headerTimeout > 0, idleTimeout > 0 else { throw ValidationError("timeouts must be positive") }
     }
 
-    func run() async throws {
+    func run() throws {
+        // Like Tornado's IOLoop.start(): the program runs on the loop's thread until stopped.
+        try EventLoop.shared.runUntilComplete { try await serve() }
+    }
+
+    func serve() async throws {
         var settings = Settings()
         settings.headerTimeout = .milliseconds(Int(headerTimeout * 1000))
         settings.idleTimeout = .milliseconds(Int(idleTimeout * 1000))

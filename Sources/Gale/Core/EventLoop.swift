@@ -107,6 +107,30 @@ public final class EventLoop: @unchecked Sendable {
         }
     }
 
+    /// Run `body` as a task on this loop and block the calling thread until it returns, like
+    /// asyncio's `run_until_complete`. Meant for a program's entry point: the program's async
+    /// code then runs on the loop's thread, the way a Tornado program runs on its IOLoop, and
+    /// libdispatch's main queue and global pool stay out of the picture.
+    ///
+    /// ```swift
+    /// @main struct Server {
+    ///     static func main() throws {
+    ///         try EventLoop.shared.runUntilComplete {
+    ///             try await app.listen(8888)
+    ///             try await app.run()
+    ///         }
+    ///     }
+    /// }
+    /// ```
+    public func runUntilComplete<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) throws -> T {
+        precondition(!inEventLoop, "runUntilComplete would block its own loop")
+        let waiter = BlockingResult<T>()
+        Task(executorPreference: self) {
+            waiter.set(await Result(catching: body))
+        }
+        return try waiter.wait().get()
+    }
+
     /// Post to the C loop unless it has been shut down. False if the work was not queued.
     func post(_ fn: gale_loop_fn, _ ud: UnsafeMutableRawPointer?, _ free: gale_free_fn?) -> Bool {
         // The lock makes "not shut down" and "queued" one step: shutdown() waits for it.
@@ -175,6 +199,44 @@ private let runJob: gale_loop_fn = { ptr in
     let loop = currentEventLoop()
     let job = unsafeBitCast(ptr, to: UnownedJob.self)
     job.runSynchronously(isolatedTo: loop.asUnownedSerialExecutor(), taskExecutor: loop.asUnownedTaskExecutor())
+}
+
+/// One value handed from a task to a thread that blocks for it.
+private final class BlockingResult<T: Sendable>: @unchecked Sendable {
+    private var mutex = pthread_mutex_t()
+    private var cond = pthread_cond_t()
+    private var value: Result<T, any Error>?
+
+    init() {
+        pthread_mutex_init(&mutex, nil)
+        pthread_cond_init(&cond, nil)
+    }
+
+    deinit {
+        pthread_cond_destroy(&cond)
+        pthread_mutex_destroy(&mutex)
+    }
+
+    func set(_ v: Result<T, any Error>) {
+        pthread_mutex_lock(&mutex)
+        value = v
+        pthread_cond_signal(&cond)
+        pthread_mutex_unlock(&mutex)
+    }
+
+    func wait() -> Result<T, any Error> {
+        pthread_mutex_lock(&mutex)
+        while value == nil { pthread_cond_wait(&cond, &mutex) }
+        let v = value!
+        pthread_mutex_unlock(&mutex)
+        return v
+    }
+}
+
+extension Result where Failure == any Error {
+    init(catching body: () async throws -> Success) async {
+        do { self = .success(try await body()) } catch { self = .failure(error) }
+    }
 }
 
 final class WorkBox {

@@ -126,8 +126,8 @@ public final class Application: Sendable {
     }
 
     func route(_ path: String) -> Match? {
-        for r in routes {
-            if let m = r.match(path) { return Match(route: r, args: m.args, kwargs: m.kwargs) }
+        for i in routes.indices {
+            if let m = routes[i].match(path) { return Match(route: routes[i], args: m.args, kwargs: m.kwargs) }
         }
         return nil
     }

@@ -66,6 +66,8 @@ open class RequestHandler {
     /// Content-Type, kept apart from the other headers: almost every response has one.
     private var contentType: String? = "text/html; charset=UTF-8"
     private var extraHeaders: [(String, String)] = []
+    /// A header set with characters a header cannot hold; reported when the head is sent.
+    private var invalidHeader: String?
     private var buffer: [UInt8] = []
     /// True once the head has been sent (by `flush()`).
     public private(set) var headersWritten = false
@@ -120,6 +122,7 @@ open class RequestHandler {
 
     /// Set a header, replacing any value it had.
     public func setHeader(_ name: String, _ value: String) {
+        check(name, value)
         if equalsIgnoringCase(name, "Content-Type") {
             contentType = value
             return
@@ -130,11 +133,16 @@ open class RequestHandler {
 
     /// Add a value to a header that may have several (Set-Cookie, Vary, ...).
     public func addHeader(_ name: String, _ value: String) {
+        check(name, value)
         if equalsIgnoringCase(name, "Content-Type") {
             contentType = value
             return
         }
         extraHeaders.append((name, value))
+    }
+
+    private func check(_ name: String, _ value: String) {
+        if invalidHeader == nil && (!HeaderText.isName(name) || !HeaderText.isValue(value)) { invalidHeader = name }
     }
 
     /// Remove a header.
@@ -214,7 +222,7 @@ open class RequestHandler {
             let method = request.method
             if statusCode == 200 && (method == "GET" || method == "HEAD") && responseHeader("Etag") == nil,
                let etag = computeEtag() {
-                extraHeaders.append(("Etag", etag))
+                extraHeaders.append(("Etag", etag)) // ours: needs no check
                 if checkEtagHeader(etag) {
                     buffer.removeAll()
                     statusCode = 304
@@ -252,6 +260,7 @@ open class RequestHandler {
         }
         buffer.removeAll()
         extraHeaders.removeAll()
+        invalidHeader = nil
         contentType = "text/html; charset=UTF-8"
         if let e = error as? HTTPError {
             setStatus(status, reason: e.reason)
@@ -327,13 +336,12 @@ open class RequestHandler {
     private func sendHead(_ raw: OpaquePointer) throws {
         // Checked before anything is sent, so a bad header becomes a clean 500 (Tornado's
         // set_header raises); libcore checks again.
-        let bad = { (s: String, isName: Bool) -> Bool in
-            isName ? (s.isEmpty || !s.utf8.allSatisfy(isTokenChar)) : s.utf8.contains { ($0 < 32 && $0 != 9) || $0 == 127 }
-        }
-        for (name, value) in extraHeaders + [("Content-Type", contentType ?? "")] where bad(name, true) || bad(value, false) {
+        if let name = invalidHeader {
             throw HTTPError(500, logMessage: "header \(name) has a character a header cannot hold")
         }
-        if let reason, bad(reason, false) { throw HTTPError(500, logMessage: "the reason phrase has a line break") }
+        if let reason, !HeaderText.isValue(reason) {
+            throw HTTPError(500, logMessage: "the reason phrase has a character it cannot hold")
+        }
         var r = gale_http_response_start(raw, Int32(clamping: statusCode), reason)
         if r == 0, let ct = contentType { r = addCHeader(raw, "Content-Type", ct) }
         for (name, value) in application.settings.defaultHeaders where r == 0 && responseHeader(name) == nil {
@@ -388,14 +396,24 @@ open class RequestHandler {
     }
 }
 
-/// RFC 9110 tchar: what a header name may contain.
-@inline(__always)
-func isTokenChar(_ c: UInt8) -> Bool {
-    switch c {
-    case UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"):
-        return true
-    default:
-        return "!#$%&'*+-.^_`|~".utf8.contains(c)
+/// What header names (RFC 9110 tokens) and values (no CTLs but HTAB) may contain; the same
+/// rules libcore enforces, checked here first so that a bad header becomes a clean 500.
+enum HeaderText {
+    @inline(__always)
+    static func isTokenByte(_ c: UInt8) -> Bool {
+        switch c {
+        case 48...57, 65...90, 97...122: return true
+        case 33, 35, 36, 37, 38, 39, 42, 43, 45, 46, 94, 95, 96, 124, 126: return true // !#$%&'*+-.^_`|~
+        default: return false
+        }
+    }
+
+    static func isName(_ s: String) -> Bool {
+        !s.isEmpty && s.utf8.allSatisfy(isTokenByte)
+    }
+
+    static func isValue(_ s: String) -> Bool {
+        !s.utf8.contains { ($0 < 32 && $0 != 9) || $0 == 127 }
     }
 }
 

@@ -9,13 +9,11 @@ public struct Route: @unchecked Sendable {
     public let pattern: String
     public let handler: RequestHandler.Type
     public let name: String?
-    private let matcher: Matcher
-
-    // Regex values are immutable and matching does not mutate them: sharing is safe.
-    private enum Matcher {
-        case literal(String)
-        case regex(Regex<AnyRegexOutput>, named: Bool)
-    }
+    // One of the two is set. Regex values are immutable and matching does not mutate them:
+    // sharing is safe.
+    private let literal: String?
+    private let regex: Regex<AnyRegexOutput>?
+    private let named: Bool
 
     /// A route. Throws if the pattern is not a valid regular expression.
     public init(_ pattern: String, _ handler: RequestHandler.Type, name: String? = nil) throws {
@@ -26,11 +24,14 @@ public struct Route: @unchecked Sendable {
         if body.hasPrefix("^") { body = body.dropFirst() }
         if body.hasSuffix("$") && !body.hasSuffix("\\$") { body = body.dropLast() }
         if let literal = Route.literal(body) {
-            matcher = .literal(literal)
+            self.literal = literal
+            regex = nil
+            named = false
         } else {
+            literal = nil
+            named = body.contains("(?<") || body.contains("(?P<")
             do {
-                let regex = try Regex(String(body))
-                matcher = .regex(regex, named: body.contains("(?<") || body.contains("(?P<"))
+                regex = try Regex(String(body))
             } catch {
                 throw GaleError(kind: .invalidArgument, operation: "route \(pattern)",
                                 message: "not a valid regular expression: \(error)")
@@ -60,22 +61,18 @@ public struct Route: @unchecked Sendable {
 
     /// The path arguments if `path` matches, else nil.
     func match(_ path: String) -> (args: [String], kwargs: [String: String])? {
-        switch matcher {
-        case .literal(let s):
-            return s == path ? ([], [:]) : nil
-        case .regex(let regex, let named):
-            guard let m = try? regex.wholeMatch(in: path) else { return nil }
-            var args: [String] = []
-            var kwargs: [String: String] = [:]
-            for group in m.output.dropFirst() {
-                let value = group.substring.map { URLEncoding.decode($0, plusIsSpace: false) }
-                if let name = group.name {
-                    if let value { kwargs[name] = value }
-                } else if !named {
-                    args.append(value ?? "")
-                }
+        if let literal { return literal == path ? ([], [:]) : nil }
+        guard let regex, let m = try? regex.wholeMatch(in: path) else { return nil }
+        var args: [String] = []
+        var kwargs: [String: String] = [:]
+        for group in m.output.dropFirst() {
+            let value = group.substring.map { URLEncoding.decode($0, plusIsSpace: false) }
+            if let name = group.name {
+                if let value { kwargs[name] = value }
+            } else if !named {
+                args.append(value ?? "")
             }
-            return (args, kwargs)
         }
+        return (args, kwargs)
     }
 }
