@@ -72,7 +72,7 @@ final class HTTPEngine: @unchecked Sendable {
         }
         let conn = HTTPConnection(engine: self)
         gale_http_request_set_connection_ud(req, Unmanaged.passRetained(conn).toOpaque(), releaseConnection)
-        Task(executorPreference: loop) { await conn.run() }
+        Task(executorPreference: loop) { await conn.run() } // enters the actor (on this loop) once
         return conn
     }
 
@@ -87,21 +87,29 @@ final class HTTPEngine: @unchecked Sendable {
 }
 
 /// A connection's Swift side: the slot its next request waits in, and the state of the
-/// response in progress. Loop thread only. libcore holds a reference (connection user data)
-/// until the connection is gone.
-final class HTTPConnection: @unchecked Sendable {
-    let engine: HTTPEngine
-    private var slot: OpaquePointer?
-    private var waiter: UnsafeContinuation<RequestRef?, Never>?
-    private var closed = false
+/// response in progress. libcore holds a reference (connection user data) until the
+/// connection is gone.
+///
+/// An actor whose executor is the loop: the connection's task runs isolated to it, so the
+/// caller-isolated functions it calls (serving, the handler) return to the same serial
+/// executor without a task switch. Its state is touched only on the loop thread, by that task
+/// and by C callbacks (which run there too), hence `nonisolated(unsafe)`.
+actor HTTPConnection {
+    nonisolated let engine: HTTPEngine
+    nonisolated(unsafe) private var slot: OpaquePointer?
+    nonisolated(unsafe) private var waiter: UnsafeContinuation<RequestRef?, Never>?
+    nonisolated(unsafe) private var closed = false
     /// The route found when the head arrived (for requests with a body).
-    var routed: (path: String, match: Application.Match?)?
+    nonisolated(unsafe) var routed: (path: String, match: Application.Match?)?
     /// The client went away during the current response.
-    private(set) var aborted = false
-    private var writableWaiter: UnsafeContinuation<Void, any Error>?
-    private var body: RequestBodyStream?
+    nonisolated(unsafe) private(set) var aborted = false
+    nonisolated(unsafe) private var writableWaiter: UnsafeContinuation<Void, any Error>?
+    nonisolated(unsafe) private var body: RequestBodyStream?
+    nonisolated(unsafe) private var currentRequest: OpaquePointer?
 
     init(engine: HTTPEngine) { self.engine = engine }
+
+    nonisolated var unownedExecutor: UnownedSerialExecutor { engine.loop.asUnownedSerialExecutor() }
 
     /// Serve requests until the connection is gone.
     func run() async {
@@ -121,7 +129,8 @@ final class HTTPConnection: @unchecked Sendable {
         return await withUnsafeContinuation { waiter = $0 }
     }
 
-    fileprivate func deliver(_ req: OpaquePointer) {
+    nonisolated fileprivate func deliver(_ req: OpaquePointer) {
+        currentRequest = req
         if let w = waiter {
             waiter = nil
             w.resume(returning: RequestRef(raw: req))
@@ -130,7 +139,7 @@ final class HTTPConnection: @unchecked Sendable {
         }
     }
 
-    fileprivate func gone() {
+    nonisolated fileprivate func gone() {
         closed = true
         if let w = waiter {
             waiter = nil
@@ -139,19 +148,19 @@ final class HTTPConnection: @unchecked Sendable {
     }
 
     /// Wait until the response's queue drains below its low-water mark.
-    func waitWritable() async throws {
+    nonisolated func waitWritable() async throws {
         if aborted { throw GaleError.closed("write") }
         try await withUnsafeThrowingContinuation { writableWaiter = $0 }
     }
 
-    fileprivate func writable() {
+    nonisolated fileprivate func writable() {
         if let w = writableWaiter {
             writableWaiter = nil
             w.resume()
         }
     }
 
-    fileprivate func abort(_ err: Int32) {
+    nonisolated fileprivate func abort(_ err: Int32) {
         aborted = true
         if let w = writableWaiter {
             writableWaiter = nil
@@ -161,20 +170,15 @@ final class HTTPConnection: @unchecked Sendable {
     }
 
     /// The streamed body of the current request.
-    func requestBody() -> RequestBodyStream {
+    nonisolated func requestBody() -> RequestBodyStream {
         if let b = body { return b }
         let b = RequestBodyStream(connection: self)
         body = b
         return b
     }
 
-    fileprivate var currentBody: RequestBodyStream { requestBody() }
-    fileprivate var currentRequest: OpaquePointer?
-
-    func setCurrent(_ raw: OpaquePointer?) { currentRequest = raw }
-
-    fileprivate func pauseBody() { if let r = currentRequest { gale_http_request_pause_body(r) } }
-    fileprivate func resumeBody() { if let r = currentRequest { gale_http_request_resume_body(r) } }
+    nonisolated fileprivate func pauseBody() { if let r = currentRequest { gale_http_request_pause_body(r) } }
+    nonisolated fileprivate func resumeBody() { if let r = currentRequest { gale_http_request_resume_body(r) } }
 }
 
 /// A C request handed from the callback to the connection's task: both on the loop thread.
@@ -271,14 +275,12 @@ nonisolated(unsafe) private let httpCallbacks: UnsafeMutablePointer<gale_http_ca
     p.initialize(to: gale_http_callbacks(
         on_head: { req, ud in engine(ud).onHead(req) },
         on_request: { req, ud in
-            let conn = engine(ud).connection(for: req)
-            conn.setCurrent(req)
-            conn.deliver(req)
+            engine(ud).connection(for: req).deliver(req)
         },
         on_body: { req, data, len, _ in
-            existingConnection(req)?.currentBody.append(UnsafeRawBufferPointer(start: data, count: len))
+            existingConnection(req)?.requestBody().append(UnsafeRawBufferPointer(start: data, count: len))
         },
-        on_body_end: { req, _ in existingConnection(req)?.currentBody.finish() },
+        on_body_end: { req, _ in existingConnection(req)?.requestBody().finish() },
         on_writable: { req, _ in existingConnection(req)?.writable() },
         on_abort: { req, err, _ in existingConnection(req)?.abort(err) }
     ))
