@@ -79,7 +79,7 @@ final class BadHeaderHandler: RequestHandler {
 }
 
 final class RedirectHandler: RequestHandler {
-    override func get() async throws { try await redirect("/page", permanent: pathArguments.first == "perm") }
+    override func get() async throws { try redirect("/page", permanent: pathArguments.first == "perm") }
 }
 
 final class StreamingHandler: RequestHandler {
@@ -104,7 +104,7 @@ final class CustomErrorHandler: RequestHandler {
     override func get() async throws { throw HTTPError(404) }
     override func writeError(status: Int, error: (any Error)?) async throws {
         setHeader("Content-Type", "application/json")
-        try await finish("{\"error\": \(status)}")
+        try finish("{\"error\": \(status)}")
     }
 }
 

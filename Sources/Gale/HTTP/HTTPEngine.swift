@@ -96,16 +96,16 @@ final class HTTPEngine: @unchecked Sendable {
 /// and by C callbacks (which run there too), hence `nonisolated(unsafe)`.
 actor HTTPConnection {
     nonisolated let engine: HTTPEngine
-    nonisolated(unsafe) private var slot: OpaquePointer?
-    nonisolated(unsafe) private var waiter: UnsafeContinuation<RequestRef?, Never>?
-    nonisolated(unsafe) private var closed = false
+    @exclusivity(unchecked) nonisolated(unsafe) private var slot: OpaquePointer?
+    @exclusivity(unchecked) nonisolated(unsafe) private var waiter: UnsafeContinuation<RequestRef?, Never>?
+    @exclusivity(unchecked) nonisolated(unsafe) private var closed = false
     /// The route found when the head arrived (for requests with a body).
-    nonisolated(unsafe) var routed: (path: String, match: Application.Match?)?
+    @exclusivity(unchecked) nonisolated(unsafe) var routed: (path: String, match: Application.Match?)?
     /// The client went away during the current response.
-    nonisolated(unsafe) private(set) var aborted = false
-    nonisolated(unsafe) private var writableWaiter: UnsafeContinuation<Void, any Error>?
-    nonisolated(unsafe) private var body: RequestBodyStream?
-    nonisolated(unsafe) private var currentRequest: OpaquePointer?
+    @exclusivity(unchecked) nonisolated(unsafe) private(set) var aborted = false
+    @exclusivity(unchecked) nonisolated(unsafe) private var writableWaiter: UnsafeContinuation<Void, any Error>?
+    @exclusivity(unchecked) nonisolated(unsafe) private var body: RequestBodyStream?
+    @exclusivity(unchecked) nonisolated(unsafe) private var currentRequest: OpaquePointer?
 
     init(engine: HTTPEngine) { self.engine = engine }
 

@@ -38,7 +38,7 @@ open class RequestHandler {
 
     // MARK: Context (set before any of your code runs)
 
-    private var context: Context!
+    @exclusivity(unchecked) private var context: Context!
 
     struct Context {
         let application: Application
@@ -61,18 +61,20 @@ open class RequestHandler {
     // MARK: Response state
 
     /// The status that will be sent (200 unless set).
-    public private(set) var statusCode = 200
-    private var reason: String?
+    @exclusivity(unchecked) public private(set) var statusCode = 200
+    @exclusivity(unchecked) private var reason: String?
     /// Content-Type, kept apart from the other headers: almost every response has one.
-    private var contentType: String? = "text/html; charset=UTF-8"
-    private var extraHeaders: [(String, String)] = []
+    @exclusivity(unchecked) private var contentType: String? = "text/html; charset=UTF-8"
+    @exclusivity(unchecked) private var extraHeaders: [(String, String)] = []
+    /// The Etag finish() computed (kept apart: no array for the common response).
+    @exclusivity(unchecked) private var etag: String?
     /// A header set with characters a header cannot hold; reported when the head is sent.
-    private var invalidHeader: String?
-    private var buffer: [UInt8] = []
+    @exclusivity(unchecked) private var invalidHeader: String?
+    @exclusivity(unchecked) private var buffer: [UInt8] = []
     /// True once the head has been sent (by `flush()`).
-    public private(set) var headersWritten = false
+    @exclusivity(unchecked) public private(set) var headersWritten = false
     /// True once the response is complete.
-    public private(set) var finished = false
+    @exclusivity(unchecked) public private(set) var finished = false
 
     // MARK: Override points
 
@@ -100,7 +102,7 @@ open class RequestHandler {
     /// `<html><title>404: Not Found</title><body>404: Not Found</body></html>`.
     open func writeError(status: Int, error: (any Error)?) async throws {
         let phrase = reason ?? HTTPError.standardReason(status)
-        try await finish("<html><title>\(status): \(phrase)</title><body>\(status): \(phrase)</body></html>")
+        try finish("<html><title>\(status): \(phrase)</title><body>\(status): \(phrase)</body></html>")
     }
 
     /// The entity tag for the buffered body, or nil for none (Tornado's `compute_etag`: a
@@ -157,6 +159,7 @@ open class RequestHandler {
     /// A response header's value as it stands.
     public func responseHeader(_ name: String) -> String? {
         if equalsIgnoringCase(name, "Content-Type") { return contentType }
+        if equalsIgnoringCase(name, "Etag"), let etag { return etag }
         return extraHeaders.first { equalsIgnoringCase($0.0, name) }?.1
     }
 
@@ -208,22 +211,25 @@ open class RequestHandler {
     }
 
     /// Finish the response with one more piece of text.
-    public func finish(_ text: String) async throws {
+    public func finish(_ text: String) throws {
         write(text)
-        try await finish()
+        try finish()
     }
 
     /// Complete the response (Tornado's `finish`). For a 200 to GET or HEAD that was not
-    /// flushed, adds an Etag and answers 304 when the client's If-None-Match matches.
-    public func finish() async throws {
+    /// flushed, adds an Etag and answers 304 when the client's If-None-Match matches. The
+    /// bytes are handed to the connection at once (it sends them as the client takes them);
+    /// nothing here waits.
+    public func finish() throws {
         guard !finished else { throw GaleError(kind: .invalidArgument, operation: "finish", message: "finish() called twice") }
         guard let raw = context.raw else { throw GaleError.closed("finish") }
         if !headersWritten {
             let method = request.method
-            if statusCode == 200 && (method == "GET" || method == "HEAD") && responseHeader("Etag") == nil,
-               let etag = computeEtag() {
-                extraHeaders.append(("Etag", etag)) // ours: needs no check
-                if checkEtagHeader(etag) {
+            if statusCode == 200 && (method == "GET" || method == "HEAD") && etag == nil
+                && (extraHeaders.isEmpty || responseHeader("Etag") == nil),
+               let computed = computeEtag() {
+                etag = computed // ours: needs no check
+                if checkEtagHeader(computed) {
                     buffer.removeAll()
                     statusCode = 304
                     reason = nil
@@ -245,21 +251,22 @@ open class RequestHandler {
     }
 
     /// Redirect (302, or 301 when permanent) to `url` and finish.
-    public func redirect(_ url: String, permanent: Bool = false, status: Int? = nil) async throws {
+    public func redirect(_ url: String, permanent: Bool = false, status: Int? = nil) throws {
         guard !headersWritten else { throw GaleError(kind: .invalidArgument, operation: "redirect", message: "cannot redirect after headers have been written") }
         setStatus(status ?? (permanent ? 301 : 302))
         setHeader("Location", url)
-        try await finish()
+        try finish()
     }
 
     /// Answer with an error status and its page (Tornado's `send_error`).
     public func sendError(_ status: Int = 500, error: (any Error)? = nil) async {
         if headersWritten || finished {
-            if !finished { _ = try? await finishQuietly() }
+            if !finished { try? finish() }
             return
         }
         buffer.removeAll()
         extraHeaders.removeAll()
+        etag = nil
         invalidHeader = nil
         contentType = "text/html; charset=UTF-8"
         if let e = error as? HTTPError {
@@ -272,10 +279,8 @@ open class RequestHandler {
         } catch {
             logger.error("writeError failed: \(error)")
         }
-        if !finished { _ = try? await finishQuietly() }
+        if !finished { try? finish() }
     }
-
-    private func finishQuietly() async throws { try await finish() }
 
     // MARK: Arguments and cookies
 
@@ -344,10 +349,12 @@ open class RequestHandler {
         }
         var r = gale_http_response_start(raw, Int32(clamping: statusCode), reason)
         if r == 0, let ct = contentType { r = addCHeader(raw, "Content-Type", ct) }
-        for (name, value) in application.settings.defaultHeaders where r == 0 && responseHeader(name) == nil {
-            r = addCHeader(raw, name, value)
+        let defaults = application.settings.defaultHeaders
+        if !defaults.isEmpty {
+            for (name, value) in defaults where r == 0 && responseHeader(name) == nil { r = addCHeader(raw, name, value) }
         }
         for (name, value) in extraHeaders where r == 0 { r = addCHeader(raw, name, value) }
+        if r == 0, let etag { r = addCHeader(raw, "Etag", etag) }
         if r < 0 {
             throw r == -EINVAL
                 ? GaleError(kind: .invalidArgument, operation: "write headers", message: "a header name or value is not allowed (CR, LF, NUL, or not a token)")
@@ -376,7 +383,7 @@ open class RequestHandler {
             case "OPTIONS": try await options()
             default: throw HTTPError(405)
             }
-            if !finished { try await finish() }
+            if !finished { try finish() }
         } catch {
             await handleError(error)
         }
