@@ -47,7 +47,7 @@ test-consumer: test-c
 	PKG_CONFIG_PATH=$(CURDIR)/build/prefix/lib/pkgconfig; export PKG_CONFIG_PATH; \
 	  cc -Wall -Werror -o build/consumer-shared Tests/c/consumer/consumer.c $$(pkg-config --cflags --libs core); \
 	  cc -Wall -Werror -static-libgcc -o build/consumer-static Tests/c/consumer/consumer.c $$(pkg-config --cflags core) \
-	     -Wl,-Bstatic -lcore -Wl,-Bdynamic -L$(CURDIR)/build/prefix/lib $$(pkg-config --libs-only-l --static libevent_pthreads libcrypto) -lpthread
+	     -Wl,-Bstatic -lcore -Wl,-Bdynamic -L$(CURDIR)/build/prefix/lib $$(pkg-config --libs-only-l --static libevent_pthreads) -lpthread
 	readelf -d build/prefix/lib/libcore.so | grep -q 'SONAME.*libcore.so.0'
 	LD_LIBRARY_PATH=$(CURDIR)/build/prefix/lib build/consumer-shared
 	build/consumer-static

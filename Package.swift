@@ -29,8 +29,7 @@ let package = Package(
             path: ".",
             sources: ["CSources"],
             publicHeadersPath: "include",
-            cSettings: [.define("_GNU_SOURCE")],
-            linkerSettings: [.linkedLibrary("crypto")] // SHA-1 for entity tags (OpenSSL's libcrypto)
+            cSettings: [.define("_GNU_SOURCE")]
         ),
         .target(
             name: "Gale",

@@ -3,7 +3,6 @@
  * answers, reason phrases and Tornado-compatible entity tags. */
 #include "http_internal.h"
 
-#include <openssl/evp.h>
 #include <stdio.h>
 #include <unistd.h>
 
@@ -442,12 +441,8 @@ GALE_EXPORT void gale_http_etag(const void *data, size_t len, char *out) {
             }
         }
     }
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int mdlen = 0;
-    if (!EVP_Digest(data, len, md, &mdlen, EVP_sha1(), NULL) || mdlen != 20) {
-        memcpy(out, "\"\"", 3);
-        return;
-    }
+    unsigned char md[20];
+    gale__sha1(data, len, md);
     static const char hex[] = "0123456789abcdef";
     out[0] = '"';
     for (unsigned i = 0; i < 20; i++) {

@@ -53,6 +53,9 @@ void gale__libevent_init(void);
 #define GALE__SCRATCH_SIZE (64u * 1024u)
 char *gale__loop_scratch(gale_loop *loop);
 
+/* SHA-1 of data (sha1.c), for entity tags. */
+void gale__sha1(const void *data, size_t len, unsigned char out[20]);
+
 /* A second deferred queue that gale_loop_run_deferred does not run: objects release
  * themselves through it, so a release never happens under a callback of theirs that is
  * still on the stack, even if that callback runs the deferred queue. */
