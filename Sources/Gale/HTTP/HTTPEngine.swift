@@ -13,6 +13,14 @@ final class HTTPEngine: @unchecked Sendable {
     private(set) var raw: OpaquePointer?
     private var stopWaiters: [UnsafeContinuation<Void, Never>] = []
 
+    // Connections whose task waits for a request, oldest first (an intrusive list). A task idle
+    // longer than `idleTaskLimit` ends; the connection's next request starts a new one. Busy
+    // keep-alive connections keep theirs; idle ones cost no task memory.
+    fileprivate var idleHead: HTTPConnection?
+    fileprivate var idleTail: HTTPConnection?
+    private var sweeper: Scheduled?
+    static let idleTaskLimit: Duration = .seconds(1)
+
     init(loop: EventLoop, app: Application) {
         self.loop = loop
         self.app = app
@@ -54,6 +62,8 @@ final class HTTPEngine: @unchecked Sendable {
         if stopWaiters.count > 1 { return }
         gale_http_server_shutdown(raw, deadline.nanoseconds, { ud in
             let engine = Unmanaged<HTTPEngine>.fromOpaque(ud!).takeUnretainedValue()
+            engine.sweeper?.cancel()
+            engine.sweeper = nil
             let ws = engine.stopWaiters
             engine.stopWaiters = []
             if let raw = engine.raw {
@@ -72,8 +82,41 @@ final class HTTPEngine: @unchecked Sendable {
         }
         let conn = HTTPConnection(engine: self)
         gale_http_request_set_connection_ud(req, Unmanaged.passRetained(conn).toOpaque(), releaseConnection)
-        Task(executorPreference: loop) { await conn.run() } // enters the actor (on this loop) once
         return conn
+    }
+
+    /// Start the connection's task; it enters the actor (on this loop) once.
+    fileprivate func startTask(_ conn: HTTPConnection) {
+        Task(executorPreference: loop) { await conn.run() }
+        if sweeper == nil {
+            sweeper = loop.every(Self.idleTaskLimit) { [weak self] in self?.sweepIdleTasks() }
+        }
+    }
+
+    fileprivate func linkIdle(_ c: HTTPConnection) {
+        c.idleSince = gale_now_ns()
+        c.idlePrev = idleTail
+        c.idleNext = nil
+        if let t = idleTail { t.idleNext = c } else { idleHead = c }
+        idleTail = c
+        c.inIdleList = true
+    }
+
+    fileprivate func unlinkIdle(_ c: HTTPConnection) {
+        guard c.inIdleList else { return }
+        if let p = c.idlePrev { p.idleNext = c.idleNext } else { idleHead = c.idleNext }
+        if let n = c.idleNext { n.idlePrev = c.idlePrev } else { idleTail = c.idlePrev }
+        c.idlePrev = nil
+        c.idleNext = nil
+        c.inIdleList = false
+    }
+
+    private func sweepIdleTasks() {
+        let limit = Self.idleTaskLimit.nanoseconds, now = gale_now_ns()
+        while let c = idleHead, now - c.idleSince >= limit {
+            unlinkIdle(c)
+            c.endIdleTask()
+        }
     }
 
     fileprivate func onHead(_ req: OpaquePointer) -> Int32 {
@@ -106,12 +149,19 @@ actor HTTPConnection {
     @exclusivity(unchecked) nonisolated(unsafe) private var writableWaiter: UnsafeContinuation<Void, any Error>?
     @exclusivity(unchecked) nonisolated(unsafe) private var body: RequestBodyStream?
     @exclusivity(unchecked) nonisolated(unsafe) private var currentRequest: OpaquePointer?
+    /// Whether a task serves this connection now (it ends after a second of idleness).
+    @exclusivity(unchecked) nonisolated(unsafe) private var hasTask = false
+    // The engine's list of connections waiting for a request.
+    @exclusivity(unchecked) nonisolated(unsafe) fileprivate var idlePrev: HTTPConnection?
+    @exclusivity(unchecked) nonisolated(unsafe) fileprivate var idleNext: HTTPConnection?
+    @exclusivity(unchecked) nonisolated(unsafe) fileprivate var idleSince: UInt64 = 0
+    @exclusivity(unchecked) nonisolated(unsafe) fileprivate var inIdleList = false
 
     init(engine: HTTPEngine) { self.engine = engine }
 
     nonisolated var unownedExecutor: UnownedSerialExecutor { engine.loop.asUnownedSerialExecutor() }
 
-    /// Serve requests until the connection is gone.
+    /// Serve requests until the connection is gone, or idle long enough to give its task up.
     func run() async {
         while let ref = await next() {
             aborted = false
@@ -126,6 +176,7 @@ actor HTTPConnection {
             return RequestRef(raw: r)
         }
         if closed { return nil }
+        engine.linkIdle(self)
         return await withUnsafeContinuation { waiter = $0 }
     }
 
@@ -133,14 +184,30 @@ actor HTTPConnection {
         currentRequest = req
         if let w = waiter {
             waiter = nil
+            engine.unlinkIdle(self)
             w.resume(returning: RequestRef(raw: req))
         } else {
             slot = req
+            if !hasTask {
+                hasTask = true
+                engine.startTask(self)
+            }
+        }
+    }
+
+    /// The task has waited a while for nothing: let it end (its memory goes with it). Decided
+    /// here, so a request arriving before that task runs again starts a new one.
+    nonisolated fileprivate func endIdleTask() {
+        hasTask = false
+        if let w = waiter {
+            waiter = nil
+            w.resume(returning: nil)
         }
     }
 
     nonisolated fileprivate func gone() {
         closed = true
+        engine.unlinkIdle(self)
         if let w = waiter {
             waiter = nil
             w.resume(returning: nil)
