@@ -178,7 +178,7 @@ GALE_EXPORT const char *gale_http_reason(int status);
 /** The strong entity tag Tornado computes for a body: '"' + hex SHA-1 + '"', 42 chars and a
  *  NUL into out. Recently seen bodies are remembered per thread, so a page served again and
  *  again is hashed once. */
-GALE_EXPORT void gale_http_etag(const void *data, size_t len, char out[43]);
+GALE_EXPORT void gale_http_etag(const void *data, size_t len, char out[GALE_NONNULL 43]);
 
 GALE_ASSUME_NONNULL_END
 
