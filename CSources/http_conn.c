@@ -316,6 +316,7 @@ static void begin_request(gale_http_conn *c, uint32_t head_len) {
     gale_http_request *req = &c->req;
     memset(req, 0, sizeof *req);
     req->conn = c;
+    req->base = c->in.data + c->in.off; /* on_head reads the head too; deliver() sets it again */
     req->status = 200;
     req->is_head = h->method_len == 4 && memcmp(c->in.data + c->in.off + h->method_off, "HEAD", 4) == 0;
     c->head_len = head_len;
