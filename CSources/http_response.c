@@ -347,7 +347,8 @@ GALE_EXPORT int gale_http_response_end(gale_http_request *req, const void *data,
     if (!e && len && status_has_no_body(req->status)) e = -EINVAL;
     if (!e && !req->head_sent) {
         uint64_t total = c->held_len + len;
-        if (req->has_length && req->declared_length != total && !status_has_no_body(req->status)) {
+        /* HEAD: the declared length is what GET would send; no body goes out to match it. */
+        if (req->has_length && req->declared_length != total && !req->no_body) {
             e = -EINVAL; /* a declared Content-Length that the body does not match */
         } else {
             e = send_head(c, 1, total);
@@ -356,7 +357,8 @@ GALE_EXPORT int gale_http_response_end(gale_http_request *req, const void *data,
         }
     } else if (!e) {
         if (!req->is_head) e = put_body(c, data, len);
-        if (!e && req->chunked) e = append_str(c, &c->out, "0\r\n\r\n");
+        /* the last chunk is body framing: none for HEAD, like the chunks put_body skipped */
+        if (!e && req->chunked && !req->no_body) e = append_str(c, &c->out, "0\r\n\r\n");
         if (!e && req->has_length && req->body_sent != req->declared_length && !req->is_head) e = -EINVAL;
     }
     if (req->until_close) c->close_after = 1;
