@@ -290,6 +290,15 @@ static int put_body(gale_http_conn *c, const void *data, size_t len) {
     return e;
 }
 
+/* Whether len more body bytes would go past a Content-Length the owner declared: bytes that
+ * would be read as the start of the next response on the connection, so they are refused. */
+static int past_length(const gale_http_conn *c, size_t len) {
+    const gale_http_request *req = &c->req;
+    if (!req->has_length || req->no_body) return 0;
+    uint64_t so_far = req->head_sent ? req->body_sent : c->held_len;
+    return len > req->declared_length - (so_far < req->declared_length ? so_far : req->declared_length);
+}
+
 /* After an API call outside the connection's own processing, flush later in this turn. */
 static int pressure(gale_http_conn *c) {
     gale__http_conn_resume(c);
@@ -308,6 +317,7 @@ GALE_EXPORT int gale_http_response_write(gale_http_request *req, const void *dat
     }
     if (len && status_has_no_body(req->status)) return -EINVAL;
     gale_http_conn *c = req->conn;
+    if (past_length(c, len)) return -EINVAL;
     if (req->is_head) {
         c->held_len += len; /* counted for Content-Length, never sent */
         return 0;
@@ -356,7 +366,8 @@ GALE_EXPORT int gale_http_response_end(gale_http_request *req, const void *data,
             if (!e && !req->is_head) e = put_body(c, data, len);
         }
     } else if (!e) {
-        if (!req->is_head) e = put_body(c, data, len);
+        if (past_length(c, len)) e = -EINVAL;
+        if (!e && !req->is_head) e = put_body(c, data, len);
         /* the last chunk is body framing: none for HEAD, like the chunks put_body skipped */
         if (!e && req->chunked && !req->no_body) e = append_str(c, &c->out, "0\r\n\r\n");
         if (!e && req->has_length && req->body_sent != req->declared_length && !req->is_head) e = -EINVAL;

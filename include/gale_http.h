@@ -154,7 +154,8 @@ GALE_EXPORT int gale_http_response_header(gale_http_request *req, const char *na
 
 /** Body bytes (copied). Held until flush or end, so a response written in pieces still goes
  *  out with a Content-Length. @return 0, 1 if the connection's queue is at or above the
- *  high-water mark (wait for on_writable), or -EPIPE / -EINVAL (HEAD/204/304 take no body). */
+ *  high-water mark (wait for on_writable), or -EPIPE / -EINVAL (204/304 take no body; bytes
+ *  past a Content-Length you set are refused, nothing of them is sent). */
 GALE_EXPORT int gale_http_response_write(gale_http_request *req, const void *data, size_t len);
 
 /** Send the head and what is held now. Without a Content-Length the body goes on chunked

@@ -319,6 +319,11 @@ static void on_request(gale_http_request *req, void *ud) {
         rec(h, gale_http_response_write(req, "lo world", 8)); /* past the declared length */
         rec(h, gale_http_response_write(req, "lo", 2));
         rec(h, gale_http_response_end(req, NULL, 0));
+    } else if (slice_is(p, "/len-over-end")) {
+        CHECK_EQ_INT(gale_http_response_header(req, "Content-Length", 14, "5", 1), 0);
+        CHECK_EQ_INT(gale_http_response_flush(req), 0);
+        CHECK_EQ_INT(gale_http_response_write(req, "hel", 3), 0);
+        rec(h, gale_http_response_end(req, "lo world", 8)); /* refused: the connection closes */
     } else if (slice_is(p, "/inject")) {
         /* status and reason */
         rec(h, gale_http_response_start(req, 199, NULL));
@@ -1431,6 +1436,15 @@ static void client_responses(hs *h) {
     CHECK_EQ_INT(r.body_len, 5);
     resp_free(&r);
     cl_close(&c);
+    /* The last bytes given to end() would overrun the declared length: none of them is
+     * sent, and the connection closes after what was. */
+    CHECK_EQ_INT(cl_open(&c, h->port), 0);
+    CHECK_EQ_INT(cl_sends(&c, "GET /len-over-end HTTP/1.1\r\nHost: t\r\n\r\n"), 0);
+    CHECK_EQ_INT(cl_read_resp(&c, &r, 0), -1);
+    CHECK(hdr_is(&r, "Content-Length", "5"));
+    CHECK_EQ_STR(r.body, "hel");
+    resp_free(&r);
+    cl_close(&c);
 }
 
 TEST(responses_framing_validation_and_no_body_statuses) {
@@ -1438,7 +1452,8 @@ TEST(responses_framing_validation_and_no_body_statuses) {
     hs_start(&h, NULL);
     hs_run_client(&h, client_responses, 10000);
     /* /stream end; /len-ok end; /len-over-stream: 3 bytes ok, 8 refused, 2 ok, end ok;
-     * /inject: see the handler; 204, 304 and 599: write, end; /len-short; /len-short-stream */
+     * /inject: see the handler; 204, 304 and 599: write, end; /len-short; /len-short-stream;
+     * /len-over-end */
     static const int want[] = {0, 0, 0, -EINVAL, 0, 0,
                                -EINVAL, -EINVAL, -EINVAL, -EINVAL, 0, -EALREADY,
                                -EINVAL, -EINVAL, -EINVAL, -EINVAL,
@@ -1446,7 +1461,7 @@ TEST(responses_framing_validation_and_no_body_statuses) {
                                -EINVAL, -EINVAL, -EINVAL, -EINVAL,
                                0, 0,
                                -EINVAL, 0, -EINVAL, 0, 0, 0,
-                               -EINVAL, -EINVAL};
+                               -EINVAL, -EINVAL, -EINVAL};
     int n = (int)(sizeof want / sizeof want[0]);
     CHECK_EQ_INT(h.nrc, n);
     for (int i = 0; i < h.nrc && i < n; i++) {
