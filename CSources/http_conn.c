@@ -393,6 +393,10 @@ static void process(gale_http_conn *c) {
         gale_http_server *srv = c->srv;
         if (c->got_eof && !c->req_active && !c->closing) c->closing = 1; /* nothing more will come */
         if (gale__http_flush_output(c) == 0 && !c->dead) {
+            /* A write returned 1, but the socket took the whole queue just now: no write event
+             * will come to say so, so raise one; on_writable then runs from it as usual. */
+            if (c->req_active && c->req.want_writable && gale__http_out_pending(c) <= srv->cfg.write_low_water)
+                event_active(c->wev, EV_WRITE, 1);
             if (c->closing && !c->req_active) gale__http_conn_linger(c);
             if (!c->dead && !c->lingering) {
                 /* Which deadline applies now. The head timeout runs from a request's first byte,
