@@ -176,6 +176,7 @@ static void on_read(evutil_socket_t fd, short what, void *arg) {
         ssize_t n = read((int)fd, c->in.data + c->in.len, space);
         if (n > 0) {
             c->in.len += (size_t)n;
+            if (c->in_body) c->body_progress = 1; /* the body timeout counts from here */
             if ((size_t)n < space) break;
             continue;
         }
