@@ -485,8 +485,9 @@ void gale__http_conn_start(gale_http_server *srv, int fd, const gale_addr *peer)
     srv->nconns++;
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    if (srv->cfg.max_connections && srv->nconns > srv->cfg.max_connections) {
+    if (srv->cfg.max_connections && srv->nconns - srv->nrefused > srv->cfg.max_connections) {
         c->refused = 1;
+        srv->nrefused++;
         gale__http_conn_error(c, 503, "Service Unavailable");
         return;
     }

@@ -91,6 +91,7 @@ struct gale_http_server {
     unsigned nlisteners;
     gale_http_conn *conns; /* every open connection */
     uint32_t nconns;
+    uint32_t nrefused; /* of those, refused (503) and closing: not counted against the limit */
     uint64_t requests;
     gale_http_conn *thead[TL_COUNT], *ttail[TL_COUNT];
     uint64_t tdur[TL_COUNT];

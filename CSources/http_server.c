@@ -187,6 +187,7 @@ void gale__http_conn_destroy(gale_http_conn *c) {
         else srv->conns = c->cnext;
         if (c->cnext) c->cnext->cprev = c->cprev;
         srv->nconns--;
+        if (c->refused) srv->nrefused--;
         maybe_shutdown_done(srv);
     }
 }

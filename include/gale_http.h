@@ -59,7 +59,8 @@ typedef struct gale_http_config {
     uint64_t header_timeout_ns;    /* 30 s from a request's first byte to its complete head: 408 */
     uint64_t idle_timeout_ns;      /* 60 s between requests on a kept-alive connection: closed */
     uint64_t body_timeout_ns;      /* 60 s without body progress while one is being read: 408 */
-    uint32_t max_connections;      /* 0: no limit; past it, new connections get 503 and close */
+    uint32_t max_connections;      /* 0: no limit; past it, new connections get 503 and close
+                                      (those do not count against the limit while they close) */
     uint32_t max_pipelined;        /* 64 KiB of requests buffered behind the current one */
     size_t write_high_water;       /* 256 KiB: gale_http_response_write returns 1 at or above */
     size_t write_low_water;        /* 64 KiB: on_writable once drained to here */
