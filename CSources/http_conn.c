@@ -71,6 +71,8 @@ void gale__http_conn_close(gale_http_conn *c, int err) {
         c->dispatching--;
     }
     maybe_free(c);
+    /* Last: done() may free the server (its memory stays until the loop's release queue). */
+    gale__http_maybe_shutdown_done(srv);
 }
 
 /* Stop taking requests; once the queued output is out, shut down our side and read what the
@@ -338,6 +340,7 @@ static void begin_request(gale_http_conn *c, uint32_t head_len) {
     c->body_rel = head_len;
     if (chunked) gale_http_chunked_init(&c->chunked, srv->cfg.limits.max_header_bytes);
     int mode = srv->cbs->on_head ? srv->cbs->on_head(req, srv->ud) : GALE_HTTP_BODY_BUFFER;
+    if (c->dead) return; /* on_head freed the server */
     if ((h->flags & GALE_HTTP_F_EXPECT_CONTINUE) && queued(c) == head_len) {
         static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
         if (gale__http_buf_reserve(srv, &c->out, sizeof cont - 1, SIZE_MAX) == 0) {

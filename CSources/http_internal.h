@@ -121,6 +121,8 @@ int gale__http_buf_reserve(gale_http_server *srv, http_buf *b, size_t more, size
 void gale__http_timeout_set(gale_http_conn *c, int list);
 const char *gale__http_date(gale_http_server *srv); /* "Date: ...\r\n", 37 bytes */
 void gale__http_conn_destroy(gale_http_conn *c);
+/* If a shutdown is waiting for the last connection and it is gone, call done (may free srv). */
+void gale__http_maybe_shutdown_done(gale_http_server *srv);
 
 /* http_conn.c */
 void gale__http_conn_start(gale_http_server *srv, int fd, const gale_addr *peer);
