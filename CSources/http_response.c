@@ -95,16 +95,25 @@ static void watch_writes(gale_http_conn *c, int on) {
     c->write_watch = on ? 1 : 0;
 }
 
+/* The client is reading what we send: an idle connection is not idle while its last
+ * response is still going out, so the idle deadline runs from the last progress. */
+static void wrote_some(gale_http_conn *c) {
+    if (c->tlist == TL_IDLE) gale__http_timeout_set(c, TL_IDLE);
+}
+
 int gale__http_flush_output(gale_http_conn *c) {
     if (c->dead) return -EPIPE;
+    int progress = 0;
     while (c->out.len > c->out.off) {
         ssize_t n = write(c->fd, c->out.data + c->out.off, c->out.len - c->out.off);
         if (n > 0) {
             c->out.off += (size_t)n;
+            progress = 1;
             continue;
         }
         if (n < 0 && errno == EINTR) continue;
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            if (progress) wrote_some(c);
             watch_writes(c, 1);
             return 0;
         }
@@ -112,6 +121,7 @@ int gale__http_flush_output(gale_http_conn *c) {
         gale__http_conn_close(c, err);
         return err;
     }
+    if (progress) wrote_some(c);
     gale__http_buf_release(c->srv, &c->out);
     watch_writes(c, 0);
     return 0;
