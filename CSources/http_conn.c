@@ -576,9 +576,7 @@ GALE_EXPORT gale_slice gale_http_request_body(const gale_http_request *req) {
 }
 
 GALE_EXPORT int gale_http_request_keep_alive(const gale_http_request *req) {
-    const gale_http_conn *c = conn_of(req);
-    return !req->aborted && (head_of(req)->flags & GALE_HTTP_F_KEEP_ALIVE) && !c->closing && !c->shutting &&
-           !req->user_close;
+    return gale__http_keep_alive(conn_of(req));
 }
 
 GALE_EXPORT const gale_addr *gale_http_request_peer(const gale_http_request *req) { return &conn_of(req)->peer; }

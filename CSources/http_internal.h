@@ -142,5 +142,6 @@ int gale__http_flush_output(gale_http_conn *c); /* write what is queued; 0 or -e
 void gale__http_on_write(evutil_socket_t fd, short what, void *arg);
 int gale__http_send_simple(gale_http_conn *c, int status, const char *reason);
 size_t gale__http_out_pending(const gale_http_conn *c);
+int gale__http_keep_alive(const gale_http_conn *c);
 
 #endif /* GALE_HTTP_INTERNAL_H */

@@ -235,6 +235,19 @@ GALE_EXPORT int gale_http_response_header(gale_http_request *req, const char *na
     return e;
 }
 
+/* Whether the connection stays open after the current response: what send_head decides when
+ * the head goes out, and what it decided once it has (gale_http_request_keep_alive too). */
+int gale__http_keep_alive(const gale_http_conn *c) {
+    const gale_http_request *req = &c->req;
+    if (req->aborted || c->dead || c->closing || c->close_after) return 0;
+    if (req->head_sent) return 1;
+    /* A body still arriving when the head goes out cannot be skipped reliably: close after.
+     * A client that half-closed after pipelining still gets every answer it asked for: its
+     * EOF closes the connection once the queue is empty, not here. */
+    return (c->parser.head.flags & GALE_HTTP_F_KEEP_ALIVE) && !req->user_close && !c->srv->shutting_down &&
+           !c->shutting && !c->in_body;
+}
+
 /* Write the head into `out`, with the framing for a body of `length` bytes (length_known) or
  * of unknown length (streaming). Decides whether the connection stays open. */
 static int send_head(gale_http_conn *c, int length_known, uint64_t length) {
@@ -242,11 +255,7 @@ static int send_head(gale_http_conn *c, int length_known, uint64_t length) {
     gale_http_server *srv = c->srv;
     const gale_http_head *h = &c->parser.head;
     int http10 = h->version_minor == 0;
-    /* A body still arriving when the head goes out cannot be skipped reliably: close after. */
-    /* A client that half-closed after pipelining still gets every answer it asked for: its
-     * EOF closes the connection once the queue is empty, not here. */
-    int keep = (h->flags & GALE_HTTP_F_KEEP_ALIVE) && !req->user_close && !srv->shutting_down && !c->shutting &&
-               !c->in_body;
+    int keep = gale__http_keep_alive(c);
     if (!req->started) {
         int e = gale_http_response_start(req, 200, NULL);
         if (e) return e;

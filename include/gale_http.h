@@ -132,7 +132,8 @@ GALE_EXPORT const gale_http_field *gale_http_request_fields(const gale_http_requ
 /** A buffered body (GALE_HTTP_BODY_BUFFER), or an empty slice. */
 GALE_EXPORT gale_slice gale_http_request_body(const gale_http_request *req);
 /** Whether the connection stays open after this response (HTTP/1.1 without "close", or 1.0
- *  with "keep-alive"), as things stand. */
+ *  with "keep-alive"), as things stand: not while a streamed body is still unread, nor once
+ *  the head went out with Connection: close - the same decision the server makes. */
 GALE_EXPORT int gale_http_request_keep_alive(const gale_http_request *req);
 /** The client's address. */
 GALE_EXPORT const gale_addr *gale_http_request_peer(const gale_http_request *req);
