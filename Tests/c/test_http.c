@@ -1276,6 +1276,34 @@ static void client_upload(hs *h) {
     cl_close(&c);
 }
 
+/* A request pipelined right behind a streamed upload (answered from on_body_end) is served
+ * without waiting for more input. */
+static void client_upload_pipelined(hs *h) {
+    cl c;
+    CHECK_EQ_INT(cl_open(&c, h->port), 0);
+    char batch[512];
+    int n = snprintf(batch, sizeof batch, "POST /upload HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\n");
+    for (int i = 0; i < 5; i++) batch[n++] = (char)pattern((size_t)i);
+    n += snprintf(batch + n, sizeof batch - (size_t)n, "%s", GET_HELLO);
+    CHECK_EQ_INT(cl_send(&c, batch, (size_t)n), 0);
+    resp r;
+    CHECK_EQ_INT(cl_read_resp(&c, &r, 0), 0);
+    CHECK_EQ_STR(r.body, "got=5 bad=0 pauses=0 while_paused=0");
+    resp_free(&r);
+    CHECK_EQ_INT(cl_read_resp(&c, &r, 0), 0);
+    CHECK_EQ_STR(r.body, "hello world");
+    resp_free(&r);
+    cl_close(&c);
+}
+
+TEST(request_pipelined_behind_a_streamed_upload) {
+    hs h = {0};
+    hs_start(&h, NULL);
+    hs_run_client(&h, client_upload_pipelined, 10000);
+    CHECK_EQ_INT(h.requests, 2);
+    hs_finish(&h);
+}
+
 TEST(streamed_upload_1mib_with_pause_and_resume) {
     hs h = {0};
     hs_start(&h, NULL);
@@ -2234,6 +2262,7 @@ int main(int argc, char **argv) {
     RUN_SOME(head_announces_length_sends_no_body_and_keeps_the_connection);
     RUN_SOME(request_bodies_length_chunked_continue_and_limit);
     RUN_SOME(streamed_upload_1mib_with_pause_and_resume);
+    RUN_SOME(request_pipelined_behind_a_streamed_upload);
     RUN_SOME(early_answer_and_connection_close_end_the_connection);
     RUN_SOME(deep_pipeline_past_max_pipelined_is_answered_in_order);
     RUN_SOME(malformed_requests_get_their_status_and_close);
