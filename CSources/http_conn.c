@@ -362,7 +362,8 @@ static void process(gale_http_conn *c) {
     while (!c->dead) {
         if (c->req_active) {
             if (c->in_body && c->req.stream_body) stream_body(c);
-            break;
+            if (c->req_active) break;
+            continue; /* answered from on_body/on_body_end: on to what is queued behind it */
         }
         if (c->closing) break;
         if (c->in_body) {
