@@ -295,6 +295,9 @@ static void on_request(gale_http_request *req, void *ud) {
         CHECK_EQ_INT(gale_http_response_head_sent(req), 0);
         CHECK_EQ_INT(gale_http_response_flush(req), 0);
         CHECK_EQ_INT(gale_http_response_head_sent(req), 1);
+        CHECK_EQ_INT(gale_http_response_header(req, "X-Late", 6, "1", 1), -EALREADY);
+        CHECK_EQ_INT(gale_http_response_start(req, 500, NULL), -EALREADY);
+        CHECK_EQ_INT(gale_http_response_status(req), 200);
         CHECK_EQ_INT(gale_http_response_write(req, "part2 ", 6), 0);
         rec(h, gale_http_response_end(req, "end", 3));
     } else if (slice_is(p, "/head-cl")) {
@@ -921,6 +924,22 @@ TEST(server_name_configurable_or_absent) {
     hs_start(&h2, &cfg);
     hs_run_client(&h2, client_server_name, 10000);
     hs_finish(&h2);
+
+    /* A name that would inject header lines into every response, or one too long: refused. */
+    gale_loop *loop;
+    CHECK_EQ_INT(gale_loop_new(&loop), 0);
+    gale_http_server *srv = NULL;
+    cfg.server_name = "Gale\r\nX-Evil: 1";
+    CHECK_EQ_INT(gale_http_server_new(loop, &cfg, &cbs, NULL, NULL, &srv), -EINVAL);
+    cfg.server_name = "Gale\n";
+    CHECK_EQ_INT(gale_http_server_new(loop, &cfg, &cbs, NULL, NULL, &srv), -EINVAL);
+    char longname[200];
+    memset(longname, 'n', sizeof longname - 1);
+    longname[sizeof longname - 1] = 0;
+    cfg.server_name = longname;
+    CHECK_EQ_INT(gale_http_server_new(loop, &cfg, &cbs, NULL, NULL, &srv), -EINVAL);
+    CHECK(srv == NULL);
+    gale_loop_free(loop);
 }
 
 /* ==== 2. pipelining ====================================================================== */
