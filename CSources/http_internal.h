@@ -143,5 +143,7 @@ void gale__http_on_write(evutil_socket_t fd, short what, void *arg);
 int gale__http_send_simple(gale_http_conn *c, int status, const char *reason);
 size_t gale__http_out_pending(const gale_http_conn *c);
 int gale__http_keep_alive(const gale_http_conn *c);
+/* A field value we may send: no CR, LF, NUL or other CTL but HTAB (no header injection). */
+int gale__http_valid_value(const char *s, size_t n);
 
 #endif /* GALE_HTTP_INTERNAL_H */

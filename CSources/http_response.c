@@ -155,7 +155,7 @@ static int valid_token(const char *s, size_t n) {
     return 1;
 }
 
-static int valid_value(const char *s, size_t n) {
+int gale__http_valid_value(const char *s, size_t n) {
     for (size_t i = 0; i < n; i++) {
         unsigned char ch = (unsigned char)s[i];
         if (ch == '\r' || ch == '\n' || ch == 0 || (ch < 0x20 && ch != '\t') || ch == 0x7f) return 0;
@@ -182,7 +182,7 @@ GALE_EXPORT int gale_http_response_start(gale_http_request *req, int status, con
     if (!live(req)) return -EPIPE;
     if (req->started) return -EALREADY;
     if (status < 200 || status > 999) return -EINVAL;
-    if (reason && !valid_value(reason, strlen(reason))) return -EINVAL;
+    if (reason && !gale__http_valid_value(reason, strlen(reason))) return -EINVAL;
     gale_http_conn *c = req->conn;
     char line[32];
     memcpy(line, "HTTP/1.1 ", 9);
@@ -206,7 +206,7 @@ GALE_EXPORT int gale_http_response_header(gale_http_request *req, const char *na
         int e = gale_http_response_start(req, 200, NULL);
         if (e) return e;
     }
-    if (!valid_token(name, name_len) || !valid_value(value, value_len)) return -EINVAL;
+    if (!valid_token(name, name_len) || !gale__http_valid_value(value, value_len)) return -EINVAL;
     /* Framing is the server's: it is derived from what is actually sent. */
     if (name_is(name, name_len, "transfer-encoding")) return -EINVAL;
     if (name_is(name, name_len, "content-length")) {

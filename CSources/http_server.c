@@ -225,7 +225,7 @@ GALE_EXPORT int gale_http_server_new(gale_loop *loop, const gale_http_config *co
     srv->cfg.server_name = NULL; /* not kept: copied into the header below */
     if (*name) {
         int n = snprintf(srv->server_header, sizeof srv->server_header, "Server: %s\r\n", name);
-        if (n < 0 || (size_t)n >= sizeof srv->server_header) {
+        if (n < 0 || (size_t)n >= sizeof srv->server_header || !gale__http_valid_value(name, strlen(name))) {
             free(srv);
             return -EINVAL;
         }

@@ -66,7 +66,8 @@ typedef struct gale_http_config {
     uint32_t max_pipelined;        /* 64 KiB of requests buffered behind the current one */
     size_t write_high_water;       /* 256 KiB: gale_http_response_write returns 1 at or above */
     size_t write_low_water;        /* 64 KiB: on_writable once drained to here */
-    const char *GALE_NULLABLE server_name; /* the Server header ("" for none); default "Gale" */
+    const char *GALE_NULLABLE server_name; /* the Server header ("" for none); default "Gale";
+                                              a field value of at most 85 bytes, else -EINVAL */
 } gale_http_config;
 
 /** Create a server on a loop. cbs must outlive the server; ud is released with ud_free when
