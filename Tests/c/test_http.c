@@ -1323,6 +1323,43 @@ TEST(request_pipelined_behind_a_streamed_upload) {
     hs_finish(&h);
 }
 
+/* A streamed body cut short by the client's EOF can never complete: the request is aborted
+ * at once, not after the body timeout (60 s here). */
+static void client_truncated_upload(hs *h) {
+    cl c;
+    CHECK_EQ_INT(cl_open(&c, h->port), 0);
+    CHECK_EQ_INT(cl_sends(&c, "POST /upload HTTP/1.1\r\nHost: t\r\nContent-Length: 1000\r\n\r\n"), 0);
+    char part[10];
+    for (int i = 0; i < 10; i++) part[i] = (char)pattern((size_t)i);
+    CHECK_EQ_INT(cl_send(&c, part, sizeof part), 0);
+    CHECK(wait_for(h, probe_requests, 1));
+    shutdown(c.fd, SHUT_WR);
+    uint64_t t0 = gale_now_ns();
+    CHECK(wait_for(h, probe_aborts, 1));
+    CHECK(gale_now_ns() - t0 < 3000 * MS);
+    CHECK(cl_eof(&c));
+    cl_close(&c);
+    /* The same with a chunked body that stops between chunks. */
+    CHECK_EQ_INT(cl_open(&c, h->port), 0);
+    CHECK_EQ_INT(cl_sends(&c, "POST /upload HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n3\r\n"), 0);
+    CHECK_EQ_INT(cl_send(&c, part, 3), 0);
+    CHECK_EQ_INT(cl_sends(&c, "\r\n"), 0);
+    CHECK(wait_for(h, probe_requests, 2));
+    cl_close(&c);
+    CHECK(wait_for(h, probe_aborts, 2));
+    CHECK(wait_for(h, probe_conns, 0));
+}
+
+TEST(streamed_body_cut_short_by_eof_aborts_at_once) {
+    hs h = {0};
+    hs_start(&h, NULL);
+    hs_run_client(&h, client_truncated_upload, 20000);
+    CHECK_EQ_INT(h.aborts, 2);
+    CHECK_EQ_INT(h.abort_err, -ECONNRESET);
+    CHECK_EQ_INT(h.abort_end_rc, -EPIPE);
+    hs_finish(&h);
+}
+
 TEST(streamed_upload_1mib_with_pause_and_resume) {
     hs h = {0};
     hs_start(&h, NULL);
@@ -2282,6 +2319,7 @@ int main(int argc, char **argv) {
     RUN_SOME(request_bodies_length_chunked_continue_and_limit);
     RUN_SOME(streamed_upload_1mib_with_pause_and_resume);
     RUN_SOME(request_pipelined_behind_a_streamed_upload);
+    RUN_SOME(streamed_body_cut_short_by_eof_aborts_at_once);
     RUN_SOME(early_answer_and_connection_close_end_the_connection);
     RUN_SOME(deep_pipeline_past_max_pipelined_is_answered_in_order);
     RUN_SOME(malformed_requests_get_their_status_and_close);
