@@ -361,7 +361,15 @@ static void process(gale_http_conn *c) {
     c->dispatching = 1;
     while (!c->dead) {
         if (c->req_active) {
-            if (c->in_body && c->req.stream_body) stream_body(c);
+            if (c->in_body && c->req.stream_body) {
+                stream_body(c);
+                /* Everything queued is consumed and the client's EOF came before the end of
+                 * the body: it can never complete, so do not wait for the body timeout. */
+                if (!c->dead && c->in_body && c->got_eof && !c->req.body_paused) {
+                    gale__http_conn_close(c, -ECONNRESET);
+                    break;
+                }
+            }
             if (c->req_active) break;
             continue; /* answered from on_body/on_body_end: on to what is queued behind it */
         }
