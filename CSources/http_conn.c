@@ -72,6 +72,8 @@ void gale__http_conn_close(gale_http_conn *c, int err) {
         c->dispatching--;
     }
     maybe_free(c);
+    /* Last: done() may free the server (its memory stays until the loop's release queue). */
+    gale__http_maybe_shutdown_done(srv);
 }
 
 /* Stop taking requests; once the queued output is out, shut down our side and read what the
@@ -177,6 +179,7 @@ static void on_read(evutil_socket_t fd, short what, void *arg) {
         ssize_t n = read((int)fd, c->in.data + c->in.len, space);
         if (n > 0) {
             c->in.len += (size_t)n;
+            if (c->in_body) c->body_progress = 1; /* the body timeout counts from here */
             if ((size_t)n < space) break;
             continue;
         }
@@ -338,6 +341,7 @@ static void begin_request(gale_http_conn *c, uint32_t head_len) {
     c->body_rel = head_len;
     if (chunked) gale_http_chunked_init(&c->chunked, srv->cfg.limits.max_header_bytes);
     int mode = srv->cbs->on_head ? srv->cbs->on_head(req, srv->ud) : GALE_HTTP_BODY_BUFFER;
+    if (c->dead) return; /* on_head freed the server */
     if ((h->flags & GALE_HTTP_F_EXPECT_CONTINUE) && queued(c) == head_len) {
         static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
         if (gale__http_buf_reserve(srv, &c->out, sizeof cont - 1, SIZE_MAX) == 0) {
@@ -358,8 +362,17 @@ static void process(gale_http_conn *c) {
     c->dispatching = 1;
     while (!c->dead) {
         if (c->req_active) {
-            if (c->in_body && c->req.stream_body) stream_body(c);
-            break;
+            if (c->in_body && c->req.stream_body) {
+                stream_body(c);
+                /* Everything queued is consumed and the client's EOF came before the end of
+                 * the body: it can never complete, so do not wait for the body timeout. */
+                if (!c->dead && c->in_body && c->got_eof && !c->req.body_paused) {
+                    gale__http_conn_close(c, -ECONNRESET);
+                    break;
+                }
+            }
+            if (c->req_active) break;
+            continue; /* answered from on_body/on_body_end: on to what is queued behind it */
         }
         if (c->closing) break;
         if (c->in_body) {
@@ -394,6 +407,10 @@ static void process(gale_http_conn *c) {
         gale_http_server *srv = c->srv;
         if (c->got_eof && !c->req_active && !c->closing) c->closing = 1; /* nothing more will come */
         if (gale__http_flush_output(c) == 0 && !c->dead) {
+            /* A write returned 1, but the socket took the whole queue just now: no write event
+             * will come to say so, so raise one; on_writable then runs from it as usual. */
+            if (c->req_active && c->req.want_writable && gale__http_out_pending(c) <= srv->cfg.write_low_water)
+                event_active(c->wev, EV_WRITE, 1);
             if (c->closing && !c->req_active) gale__http_conn_linger(c);
             if (!c->dead && !c->lingering) {
                 /* Which deadline applies now. The head timeout runs from a request's first byte,
@@ -481,8 +498,9 @@ void gale__http_conn_start(gale_http_server *srv, int fd, const gale_addr *peer)
     srv->nconns++;
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    if (srv->cfg.max_connections && srv->nconns > srv->cfg.max_connections) {
+    if (srv->cfg.max_connections && srv->nconns - srv->nrefused > srv->cfg.max_connections) {
         c->refused = 1;
+        srv->nrefused++;
         gale__http_conn_error(c, 503, "Service Unavailable");
         return;
     }
@@ -568,9 +586,7 @@ GALE_EXPORT gale_slice gale_http_request_body(const gale_http_request *req) {
 }
 
 GALE_EXPORT int gale_http_request_keep_alive(const gale_http_request *req) {
-    const gale_http_conn *c = conn_of(req);
-    return !req->aborted && (head_of(req)->flags & GALE_HTTP_F_KEEP_ALIVE) && !c->closing && !c->shutting &&
-           !req->user_close;
+    return gale__http_keep_alive(conn_of(req));
 }
 
 GALE_EXPORT const gale_addr *gale_http_request_peer(const gale_http_request *req) { return &conn_of(req)->peer; }

@@ -93,6 +93,7 @@ struct gale_http_server {
     unsigned nlisteners;
     gale_http_conn *conns; /* every open connection */
     uint32_t nconns;
+    uint32_t nrefused; /* of those, refused (503) and closing: not counted against the limit */
     uint64_t requests;
     gale_http_conn *thead[TL_COUNT], *ttail[TL_COUNT];
     uint64_t tdur[TL_COUNT];
@@ -122,6 +123,8 @@ int gale__http_buf_reserve(gale_http_server *srv, http_buf *b, size_t more, size
 void gale__http_timeout_set(gale_http_conn *c, int list);
 const char *gale__http_date(gale_http_server *srv); /* "Date: ...\r\n", 37 bytes */
 void gale__http_conn_destroy(gale_http_conn *c);
+/* If a shutdown is waiting for the last connection and it is gone, call done (may free srv). */
+void gale__http_maybe_shutdown_done(gale_http_server *srv);
 
 /* http_conn.c */
 void gale__http_conn_start(gale_http_server *srv, int fd, const gale_addr *peer);
@@ -141,5 +144,8 @@ int gale__http_flush_output(gale_http_conn *c); /* write what is queued; 0 or -e
 void gale__http_on_write(evutil_socket_t fd, short what, void *arg);
 int gale__http_send_simple(gale_http_conn *c, int status, const char *reason);
 size_t gale__http_out_pending(const gale_http_conn *c);
+int gale__http_keep_alive(const gale_http_conn *c);
+/* A field value we may send: no CR, LF, NUL or other CTL but HTAB (no header injection). */
+int gale__http_valid_value(const char *s, size_t n);
 
 #endif /* GALE_HTTP_INTERNAL_H */

@@ -94,16 +94,25 @@ static void watch_writes(gale_http_conn *c, int on) {
     c->write_watch = on ? 1 : 0;
 }
 
+/* The client is reading what we send: an idle connection is not idle while its last
+ * response is still going out, so the idle deadline runs from the last progress. */
+static void wrote_some(gale_http_conn *c) {
+    if (c->tlist == TL_IDLE) gale__http_timeout_set(c, TL_IDLE);
+}
+
 int gale__http_flush_output(gale_http_conn *c) {
     if (c->dead) return -EPIPE;
+    int progress = 0;
     while (c->out.len > c->out.off) {
         ssize_t n = write(c->fd, c->out.data + c->out.off, c->out.len - c->out.off);
         if (n > 0) {
             c->out.off += (size_t)n;
+            progress = 1;
             continue;
         }
         if (n < 0 && errno == EINTR) continue;
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            if (progress) wrote_some(c);
             watch_writes(c, 1);
             return 0;
         }
@@ -111,6 +120,7 @@ int gale__http_flush_output(gale_http_conn *c) {
         gale__http_conn_close(c, err);
         return err;
     }
+    if (progress) wrote_some(c);
     gale__http_buf_release(c->srv, &c->out);
     watch_writes(c, 0);
     return 0;
@@ -172,7 +182,7 @@ static int valid_token(const char *s, size_t n) {
     return 1;
 }
 
-static int valid_value(const char *s, size_t n) {
+int gale__http_valid_value(const char *s, size_t n) {
     for (size_t i = 0; i < n; i++)
         if (!(char_class[(unsigned char)s[i]] & 2)) return 0;
     return 1;
@@ -197,7 +207,7 @@ GALE_EXPORT int gale_http_response_start(gale_http_request *req, int status, con
     if (!live(req)) return -EPIPE;
     if (req->started) return -EALREADY;
     if (status < 200 || status > 999) return -EINVAL;
-    if (reason && !valid_value(reason, strlen(reason))) return -EINVAL;
+    if (reason && !gale__http_valid_value(reason, strlen(reason))) return -EINVAL;
     gale_http_conn *c = req->conn;
     char line[32];
     memcpy(line, "HTTP/1.1 ", 9);
@@ -221,7 +231,7 @@ GALE_EXPORT int gale_http_response_header(gale_http_request *req, const char *na
         int e = gale_http_response_start(req, 200, NULL);
         if (e) return e;
     }
-    if (!valid_token(name, name_len) || !valid_value(value, value_len)) return -EINVAL;
+    if (!valid_token(name, name_len) || !gale__http_valid_value(value, value_len)) return -EINVAL;
     /* Framing is the server's: it is derived from what is actually sent. */
     if (name_is(name, name_len, "transfer-encoding")) return -EINVAL;
     if (name_is(name, name_len, "content-length")) {
@@ -250,6 +260,19 @@ GALE_EXPORT int gale_http_response_header(gale_http_request *req, const char *na
     return e;
 }
 
+/* Whether the connection stays open after the current response: what send_head decides when
+ * the head goes out, and what it decided once it has (gale_http_request_keep_alive too). */
+int gale__http_keep_alive(const gale_http_conn *c) {
+    const gale_http_request *req = &c->req;
+    if (req->aborted || c->dead || c->closing || c->close_after) return 0;
+    if (req->head_sent) return 1;
+    /* A body still arriving when the head goes out cannot be skipped reliably: close after.
+     * A client that half-closed after pipelining still gets every answer it asked for: its
+     * EOF closes the connection once the queue is empty, not here. */
+    return (c->parser.head.flags & GALE_HTTP_F_KEEP_ALIVE) && !req->user_close && !c->srv->shutting_down &&
+           !c->shutting && !c->in_body;
+}
+
 /* Write the head into `out`, with the framing for a body of `length` bytes (length_known) or
  * of unknown length (streaming). Decides whether the connection stays open. */
 static int send_head(gale_http_conn *c, int length_known, uint64_t length) {
@@ -257,11 +280,7 @@ static int send_head(gale_http_conn *c, int length_known, uint64_t length) {
     gale_http_server *srv = c->srv;
     const gale_http_head *h = &c->parser.head;
     int http10 = h->version_minor == 0;
-    /* A body still arriving when the head goes out cannot be skipped reliably: close after. */
-    /* A client that half-closed after pipelining still gets every answer it asked for: its
-     * EOF closes the connection once the queue is empty, not here. */
-    int keep = (h->flags & GALE_HTTP_F_KEEP_ALIVE) && !req->user_close && !srv->shutting_down && !c->shutting &&
-               !c->in_body;
+    int keep = gale__http_keep_alive(c);
     if (!req->started) {
         int e = gale_http_response_start(req, 200, NULL);
         if (e) return e;
@@ -315,6 +334,15 @@ static int put_body(gale_http_conn *c, const void *data, size_t len) {
     return e;
 }
 
+/* Whether len more body bytes would go past a Content-Length the owner declared: bytes that
+ * would be read as the start of the next response on the connection, so they are refused. */
+static int past_length(const gale_http_conn *c, size_t len) {
+    const gale_http_request *req = &c->req;
+    if (!req->has_length || req->no_body) return 0;
+    uint64_t so_far = req->head_sent ? req->body_sent : c->held_len;
+    return len > req->declared_length - (so_far < req->declared_length ? so_far : req->declared_length);
+}
+
 /* After an API call outside the connection's own processing, flush later in this turn. */
 static int pressure(gale_http_conn *c) {
     gale__http_conn_resume(c);
@@ -333,6 +361,7 @@ GALE_EXPORT int gale_http_response_write(gale_http_request *req, const void *dat
     }
     if (len && status_has_no_body(req->status)) return -EINVAL;
     gale_http_conn *c = req->conn;
+    if (past_length(c, len)) return -EINVAL;
     if (req->is_head) {
         c->held_len += len; /* counted for Content-Length, never sent */
         return 0;
@@ -372,7 +401,8 @@ GALE_EXPORT int gale_http_response_end(gale_http_request *req, const void *data,
     if (!e && len && status_has_no_body(req->status)) e = -EINVAL;
     if (!e && !req->head_sent) {
         uint64_t total = c->held_len + len;
-        if (req->has_length && req->declared_length != total && !status_has_no_body(req->status)) {
+        /* HEAD: the declared length is what GET would send; no body goes out to match it. */
+        if (req->has_length && req->declared_length != total && !req->no_body) {
             e = -EINVAL; /* a declared Content-Length that the body does not match */
         } else {
             e = send_head(c, 1, total);
@@ -380,8 +410,10 @@ GALE_EXPORT int gale_http_response_end(gale_http_request *req, const void *data,
             if (!e && !req->is_head) e = put_body(c, data, len);
         }
     } else if (!e) {
-        if (!req->is_head) e = put_body(c, data, len);
-        if (!e && req->chunked) e = append_str(c, &c->out, "0\r\n\r\n");
+        if (past_length(c, len)) e = -EINVAL;
+        if (!e && !req->is_head) e = put_body(c, data, len);
+        /* the last chunk is body framing: none for HEAD, like the chunks put_body skipped */
+        if (!e && req->chunked && !req->no_body) e = append_str(c, &c->out, "0\r\n\r\n");
         if (!e && req->has_length && req->body_sent != req->declared_length && !req->is_head) e = -EINVAL;
     }
     if (req->until_close) c->close_after = 1;

@@ -96,6 +96,7 @@ static uint64_t coarse_now(void) {
 }
 
 static void arm_timer(gale_http_server *srv) {
+    if (srv->freeing) return;
     uint64_t due = UINT64_MAX;
     for (int i = 0; i < TL_COUNT; i++)
         if (srv->thead[i] && srv->thead[i]->deadline < due) due = srv->thead[i]->deadline;
@@ -168,8 +169,8 @@ const char *gale__http_date(gale_http_server *srv) {
 
 /* ---- connections ------------------------------------------------------------------------ */
 
-static void maybe_shutdown_done(gale_http_server *srv) {
-    if (srv->shutting_down && srv->nconns == 0 && srv->shutdown_done) {
+void gale__http_maybe_shutdown_done(gale_http_server *srv) {
+    if (srv->shutting_down && srv->nconns == 0 && srv->shutdown_done && !srv->freeing) {
         gale_loop_fn done = srv->shutdown_done;
         srv->shutdown_done = NULL;
         if (srv->shutdown_timer) event_del(srv->shutdown_timer);
@@ -178,7 +179,8 @@ static void maybe_shutdown_done(gale_http_server *srv) {
 }
 
 /* Unlink a closed connection from the server; its memory goes now, or when the request it
- * still holds is ended. */
+ * still holds is ended. The caller completes a shutdown once it is done with the connection
+ * (gale__http_maybe_shutdown_done), since done() may free the server. */
 void gale__http_conn_destroy(gale_http_conn *c) {
     gale_http_server *srv = c->srv;
     if (srv) {
@@ -187,7 +189,7 @@ void gale__http_conn_destroy(gale_http_conn *c) {
         else srv->conns = c->cnext;
         if (c->cnext) c->cnext->cprev = c->cprev;
         srv->nconns--;
-        maybe_shutdown_done(srv);
+        if (c->refused) srv->nrefused--;
     }
 }
 
@@ -223,7 +225,7 @@ GALE_EXPORT int gale_http_server_new(gale_loop *loop, const gale_http_config *co
     srv->cfg.server_name = NULL; /* not kept: copied into the header below */
     if (*name) {
         int n = snprintf(srv->server_header, sizeof srv->server_header, "Server: %s\r\n", name);
-        if (n < 0 || (size_t)n >= sizeof srv->server_header) {
+        if (n < 0 || (size_t)n >= sizeof srv->server_header || !gale__http_valid_value(name, strlen(name))) {
             free(srv);
             return -EINVAL;
         }
@@ -254,6 +256,10 @@ GALE_EXPORT int gale_http_server_listen(gale_http_server *srv, const char *host,
     gale_listener *l;
     int err = gale_listener_open(srv->loop, host, port, backlog, flags, on_accept, srv, NULL, &l);
     if (err < 0) return err;
+    /* The listener is the server's: the server closes it, so the loop must not close it on its
+     * own (gale_loop_free closes the server, which closes its listeners). Every object on a
+     * loop starts with its handle. */
+    gale__handle_unlink((gale__handle *)l);
     srv->listeners[srv->nlisteners++] = l;
     if (out_listener) *out_listener = l;
     return 0;
@@ -283,6 +289,7 @@ static void on_shutdown_deadline(evutil_socket_t fd, short what, void *arg) {
 }
 
 GALE_EXPORT void gale_http_server_shutdown(gale_http_server *srv, uint64_t deadline_ns, gale_loop_fn done, void *ud) {
+    if (srv->freeing) return;
     for (unsigned i = 0; i < srv->nlisteners; i++) gale_listener_close(srv->listeners[i]);
     srv->nlisteners = 0;
     srv->shutting_down = 1;
@@ -302,22 +309,35 @@ GALE_EXPORT void gale_http_server_shutdown(gale_http_server *srv, uint64_t deadl
             evtimer_add(srv->shutdown_timer, &tv);
         }
     }
-    maybe_shutdown_done(srv);
+    gale__http_maybe_shutdown_done(srv);
 }
 
+static void finalize(void *arg) {
+    gale_http_server *srv = arg;
+    for (unsigned i = 0; i < srv->npool; i++) free(srv->pool[i]);
+    for (unsigned i = 0; i < srv->nfpool; i++) free(srv->fpool[i]);
+    event_free(srv->timer);
+    if (srv->shutdown_timer) event_free(srv->shutdown_timer);
+    free(srv);
+}
+
+/* Everything closes now; the memory goes through the loop's release queue, because the call
+ * may come from one of the server's own callbacks (a handler, on_abort, done) with the
+ * server's code still on the stack underneath, reading srv once the callback returns. */
 GALE_EXPORT void gale_http_server_free(gale_http_server *srv) {
     if (!srv || srv->freeing) return;
     srv->freeing = 1;
     srv->shutdown_done = NULL;
     gale__handle_unlink(&srv->h);
     for (unsigned i = 0; i < srv->nlisteners; i++) gale_listener_close(srv->listeners[i]);
+    srv->nlisteners = 0;
     while (srv->conns) gale__http_conn_close(srv->conns, -ECONNABORTED);
-    for (unsigned i = 0; i < srv->npool; i++) free(srv->pool[i]);
-    for (unsigned i = 0; i < srv->nfpool; i++) free(srv->fpool[i]);
-    event_free(srv->timer);
-    if (srv->shutdown_timer) event_free(srv->shutdown_timer);
+    event_del(srv->timer);
+    if (srv->shutdown_timer) event_del(srv->shutdown_timer);
     if (srv->ud_free) srv->ud_free(srv->ud);
-    free(srv);
+    srv->ud_free = NULL;
+    /* Without memory for the queue entry, leak rather than risk a use after free. */
+    (void)gale__loop_release_later(srv->loop, finalize, srv);
 }
 
 GALE_EXPORT uint32_t gale_http_server_connections(const gale_http_server *srv) { return srv->nconns; }

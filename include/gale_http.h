@@ -57,13 +57,17 @@ typedef struct gale_http_config {
     gale_http_limits limits;       /* request line 8 KiB (414), head 64 KiB / 100 fields (431) */
     uint64_t max_body_size;        /* 100 MiB, like Tornado; larger bodies get 413 */
     uint64_t header_timeout_ns;    /* 30 s from a request's first byte to its complete head: 408 */
-    uint64_t idle_timeout_ns;      /* 60 s between requests on a kept-alive connection: closed */
+    uint64_t idle_timeout_ns;      /* 60 s between requests on a kept-alive connection: closed
+                                      (while a response is still going out: 60 s without
+                                      the client reading any of it) */
     uint64_t body_timeout_ns;      /* 60 s without body progress while one is being read: 408 */
-    uint32_t max_connections;      /* 0: no limit; past it, new connections get 503 and close */
+    uint32_t max_connections;      /* 0: no limit; past it, new connections get 503 and close
+                                      (those do not count against the limit while they close) */
     uint32_t max_pipelined;        /* 64 KiB of requests buffered behind the current one */
     size_t write_high_water;       /* 256 KiB: gale_http_response_write returns 1 at or above */
     size_t write_low_water;        /* 64 KiB: on_writable once drained to here */
-    const char *GALE_NULLABLE server_name; /* the Server header ("" for none); default "Gale" */
+    const char *GALE_NULLABLE server_name; /* the Server header ("" for none); default "Gale";
+                                              a field value of at most 85 bytes, else -EINVAL */
 } gale_http_config;
 
 /** Create a server on a loop. cbs must outlive the server; ud is released with ud_free when
@@ -87,12 +91,16 @@ GALE_EXPORT int gale_http_server_adopt(gale_http_server *srv, int fd);
 
 /** Graceful stop: close the listeners, close idle connections, let requests in flight finish
  *  (their connections close after the response), and call done(ud) once every connection is
- *  gone - or, after deadline_ns (0: no deadline), close what is left (on_abort runs). */
+ *  gone - or, after deadline_ns (0: no deadline), close what is left (on_abort runs). done
+ *  runs once, after the last connection's on_abort; it may free the server. With no
+ *  connection open, done runs before this returns. */
 GALE_EXPORT void gale_http_server_shutdown(gale_http_server *srv, uint64_t deadline_ns,
                                            gale_loop_fn GALE_NULLABLE done, void *GALE_NULLABLE ud);
 
 /** Close everything now and free the server (on_abort for requests in flight; those must
- *  still be ended). NULL-safe. */
+ *  still be ended). ud_free(ud) runs before this returns. Safe inside the server's own
+ *  callbacks (a handler, on_abort, done): the memory goes later in this loop turn.
+ *  gale_loop_free frees a server still open, with its listeners. NULL-safe. */
 GALE_EXPORT void gale_http_server_free(gale_http_server *GALE_NULLABLE srv);
 
 /** Open connections and requests served so far. */
@@ -125,7 +133,8 @@ GALE_EXPORT const gale_http_field *gale_http_request_fields(const gale_http_requ
 /** A buffered body (GALE_HTTP_BODY_BUFFER), or an empty slice. */
 GALE_EXPORT gale_slice gale_http_request_body(const gale_http_request *req);
 /** Whether the connection stays open after this response (HTTP/1.1 without "close", or 1.0
- *  with "keep-alive"), as things stand. */
+ *  with "keep-alive"), as things stand: not while a streamed body is still unread, nor once
+ *  the head went out with Connection: close - the same decision the server makes. */
 GALE_EXPORT int gale_http_request_keep_alive(const gale_http_request *req);
 /** The client's address. */
 GALE_EXPORT const gale_addr *gale_http_request_peer(const gale_http_request *req);
@@ -161,7 +170,8 @@ GALE_EXPORT int gale_http_response_header(gale_http_request *req, const char *na
 
 /** Body bytes (copied). Held until flush or end, so a response written in pieces still goes
  *  out with a Content-Length. @return 0, 1 if the connection's queue is at or above the
- *  high-water mark (wait for on_writable), or -EPIPE / -EINVAL (HEAD/204/304 take no body). */
+ *  high-water mark (wait for on_writable), or -EPIPE / -EINVAL (204/304 take no body; bytes
+ *  past a Content-Length you set are refused, nothing of them is sent). */
 GALE_EXPORT int gale_http_response_write(gale_http_request *req, const void *data, size_t len);
 
 /** Send the head and what is held now. Without a Content-Length the body goes on chunked
