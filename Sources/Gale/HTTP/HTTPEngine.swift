@@ -2,24 +2,20 @@ import CGale
 
 /// One libcore HTTP server on one loop, serving an `Application`. Loop thread only.
 ///
-/// Each connection gets one long-lived task (on the loop, via executor preference) that
-/// waits for the connection's next request in a single-slot continuation: no task and no
-/// allocation per request. libcore runs the loop's deferred queue right after delivering a
-/// request, which is where that task resumes, so a handler that does not await finishes its
-/// response before the read callback returns.
+/// Requests are served by a pool of worker tasks, isolated to an actor whose executor is the
+/// loop: C's `on_request` queues the request and wakes an idle worker (or starts one). A
+/// worker that finishes a request takes the next queued one without suspending; workers number
+/// the requests in flight at once, not the open connections, so an idle keep-alive connection
+/// costs no task. libcore runs the loop's deferred queue right after delivering a request,
+/// which is where a woken worker runs, so a handler that does not await finishes its response
+/// before the read callback returns. The actor is reentrant: a handler that awaits lets the
+/// other workers (and connections) go on.
 final class HTTPEngine: @unchecked Sendable {
     let loop: EventLoop
     let app: Application
     private(set) var raw: OpaquePointer?
     private var stopWaiters: [UnsafeContinuation<Void, Never>] = []
-
-    // Connections whose task waits for a request, oldest first (an intrusive list). A task idle
-    // longer than `idleTaskLimit` ends; the connection's next request starts a new one. Busy
-    // keep-alive connections keep theirs; idle ones cost no task memory.
-    fileprivate var idleHead: HTTPConnection?
-    fileprivate var idleTail: HTTPConnection?
-    private var sweeper: Scheduled?
-    static let idleTaskLimit: Duration = .seconds(1)
+    private(set) lazy var workers = HTTPWorkers(engine: self)
 
     init(loop: EventLoop, app: Application) {
         self.loop = loop
@@ -62,10 +58,9 @@ final class HTTPEngine: @unchecked Sendable {
         if stopWaiters.count > 1 { return }
         gale_http_server_shutdown(raw, deadline.nanoseconds, { ud in
             let engine = Unmanaged<HTTPEngine>.fromOpaque(ud!).takeUnretainedValue()
-            engine.sweeper?.cancel()
-            engine.sweeper = nil
             let ws = engine.stopWaiters
             engine.stopWaiters = []
+            engine.workers.retire()
             if let raw = engine.raw {
                 engine.raw = nil
                 gale_http_server_free(raw) // releases the engine's retained reference
@@ -80,43 +75,9 @@ final class HTTPEngine: @unchecked Sendable {
         if let ud = gale_http_request_connection_ud(req) {
             return Unmanaged<HTTPConnection>.fromOpaque(ud).takeUnretainedValue()
         }
-        let conn = HTTPConnection(engine: self)
+        let conn = HTTPConnection()
         gale_http_request_set_connection_ud(req, Unmanaged.passRetained(conn).toOpaque(), releaseConnection)
         return conn
-    }
-
-    /// Start the connection's task; it enters the actor (on this loop) once.
-    fileprivate func startTask(_ conn: HTTPConnection) {
-        Task(executorPreference: loop) { await conn.run() }
-        if sweeper == nil {
-            sweeper = loop.every(Self.idleTaskLimit) { [weak self] in self?.sweepIdleTasks() }
-        }
-    }
-
-    fileprivate func linkIdle(_ c: HTTPConnection) {
-        c.idleSince = gale_now_ns()
-        c.idlePrev = idleTail
-        c.idleNext = nil
-        if let t = idleTail { t.idleNext = c } else { idleHead = c }
-        idleTail = c
-        c.inIdleList = true
-    }
-
-    fileprivate func unlinkIdle(_ c: HTTPConnection) {
-        guard c.inIdleList else { return }
-        if let p = c.idlePrev { p.idleNext = c.idleNext } else { idleHead = c.idleNext }
-        if let n = c.idleNext { n.idlePrev = c.idlePrev } else { idleTail = c.idlePrev }
-        c.idlePrev = nil
-        c.idleNext = nil
-        c.inIdleList = false
-    }
-
-    private func sweepIdleTasks() {
-        let limit = Self.idleTaskLimit.nanoseconds, now = gale_now_ns()
-        while let c = idleHead, now - c.idleSince >= limit {
-            unlinkIdle(c)
-            c.endIdleTask()
-        }
     }
 
     fileprivate func onHead(_ req: OpaquePointer) -> Int32 {
@@ -129,105 +90,99 @@ final class HTTPEngine: @unchecked Sendable {
     }
 }
 
-/// A connection's Swift side: the slot its next request waits in, and the state of the
-/// response in progress. libcore holds a reference (connection user data) until the
-/// connection is gone.
-///
-/// An actor whose executor is the loop: the connection's task runs isolated to it, so the
-/// caller-isolated functions it calls (serving, the handler) return to the same serial
-/// executor without a task switch. Its state is touched only on the loop thread, by that task
-/// and by C callbacks (which run there too), hence `nonisolated(unsafe)`.
-actor HTTPConnection {
+/// The engine's worker tasks: an actor on the loop's executor, so everything a worker calls
+/// (serving, the handler) runs isolated to it, with no task switch on the way back. Its state
+/// is touched only on the loop thread, by workers and by C callbacks (which run there too),
+/// hence `nonisolated(unsafe)`.
+actor HTTPWorkers {
     nonisolated let engine: HTTPEngine
-    @exclusivity(unchecked) nonisolated(unsafe) private var slot: OpaquePointer?
-    @exclusivity(unchecked) nonisolated(unsafe) private var waiter: UnsafeContinuation<RequestRef?, Never>?
-    @exclusivity(unchecked) nonisolated(unsafe) private var closed = false
-    /// The route found when the head arrived (for requests with a body).
-    @exclusivity(unchecked) nonisolated(unsafe) var routed: (path: String, match: Application.Match?)?
-    /// The client went away during the current response.
-    @exclusivity(unchecked) nonisolated(unsafe) private(set) var aborted = false
-    @exclusivity(unchecked) nonisolated(unsafe) private var writableWaiter: UnsafeContinuation<Void, any Error>?
-    @exclusivity(unchecked) nonisolated(unsafe) private var body: RequestBodyStream?
-    @exclusivity(unchecked) nonisolated(unsafe) private var currentRequest: OpaquePointer?
-    /// Whether a task serves this connection now (it ends after a second of idleness).
-    @exclusivity(unchecked) nonisolated(unsafe) private var hasTask = false
-    // The engine's list of connections waiting for a request.
-    @exclusivity(unchecked) nonisolated(unsafe) fileprivate var idlePrev: HTTPConnection?
-    @exclusivity(unchecked) nonisolated(unsafe) fileprivate var idleNext: HTTPConnection?
-    @exclusivity(unchecked) nonisolated(unsafe) fileprivate var idleSince: UInt64 = 0
-    @exclusivity(unchecked) nonisolated(unsafe) fileprivate var inIdleList = false
+    // Requests waiting for a worker, FIFO (a ring: head advances, compacted when drained).
+    @exclusivity(unchecked) nonisolated(unsafe) private var queue: [(RequestRef, HTTPConnection)] = []
+    @exclusivity(unchecked) nonisolated(unsafe) private var head = 0
+    @exclusivity(unchecked) nonisolated(unsafe) private var idle: [UnsafeContinuation<Bool, Never>] = []
+    /// Workers alive (busy or idle).
+    @exclusivity(unchecked) nonisolated(unsafe) private(set) var count = 0
+    @exclusivity(unchecked) nonisolated(unsafe) private var retired = false
+    /// Idle workers kept for the next burst; more than that end.
+    private static let keepIdle = 16
 
     init(engine: HTTPEngine) { self.engine = engine }
 
     nonisolated var unownedExecutor: UnownedSerialExecutor { engine.loop.asUnownedSerialExecutor() }
 
-    /// Serve requests until the connection is gone, or idle long enough to give its task up.
-    func run() async {
-        while let ref = await next() {
-            aborted = false
-            await engine.app.serve(ref.raw, on: self)
-            body = nil
-        }
-    }
-
-    private func next() async -> RequestRef? {
-        if let r = slot {
-            slot = nil
-            return RequestRef(raw: r)
-        }
-        if closed { return nil }
-        engine.linkIdle(self)
-        return await withUnsafeContinuation { waiter = $0 }
-    }
-
-    nonisolated fileprivate func deliver(_ req: OpaquePointer) {
-        currentRequest = req
-        if let w = waiter {
-            waiter = nil
-            engine.unlinkIdle(self)
-            w.resume(returning: RequestRef(raw: req))
+    /// Queue a request and see that a worker will take it. Loop thread (C callback).
+    nonisolated func submit(_ req: OpaquePointer, _ conn: HTTPConnection) {
+        queue.append((RequestRef(raw: req), conn))
+        if let w = idle.popLast() {
+            w.resume(returning: true)
         } else {
-            slot = req
-            if !hasTask {
-                hasTask = true
-                engine.startTask(self)
+            // Every worker is busy (or none exists yet): one more, for as long as it is needed.
+            count += 1
+            Task(executorPreference: engine.loop) { await self.work() }
+        }
+    }
+
+    /// No more requests will come: idle workers end.
+    nonisolated func retire() {
+        retired = true
+        let ws = idle
+        idle = []
+        for w in ws { w.resume(returning: false) }
+    }
+
+    private func work() async {
+        while true {
+            while head < queue.count {
+                let (ref, conn) = queue[head]
+                head += 1
+                if head == queue.count {
+                    queue.removeAll(keepingCapacity: true)
+                    head = 0
+                }
+                await engine.app.serve(ref.raw, on: conn)
+                conn.endRequest()
             }
+            if retired || idle.count >= Self.keepIdle { break }
+            if !(await withUnsafeContinuation({ idle.append($0) })) { break }
         }
+        count -= 1
+    }
+}
+
+/// A connection's Swift side: the state of the response in progress. libcore holds a
+/// reference (connection user data) until the connection is gone. Loop thread only.
+final class HTTPConnection: @unchecked Sendable {
+    /// The route found when the head arrived (for requests with a body).
+    @exclusivity(unchecked) var routed: (path: String, match: Application.Match?)?
+    /// The client went away during the current response.
+    @exclusivity(unchecked) private(set) var aborted = false
+    @exclusivity(unchecked) private var writableWaiter: UnsafeContinuation<Void, any Error>?
+    @exclusivity(unchecked) private var body: RequestBodyStream?
+    @exclusivity(unchecked) fileprivate var currentRequest: OpaquePointer?
+
+    fileprivate func beginRequest(_ req: OpaquePointer) {
+        currentRequest = req
+        aborted = false
     }
 
-    /// The task has waited a while for nothing: let it end (its memory goes with it). Decided
-    /// here, so a request arriving before that task runs again starts a new one.
-    nonisolated fileprivate func endIdleTask() {
-        hasTask = false
-        if let w = waiter {
-            waiter = nil
-            w.resume(returning: nil)
-        }
-    }
-
-    nonisolated fileprivate func gone() {
-        closed = true
-        engine.unlinkIdle(self)
-        if let w = waiter {
-            waiter = nil
-            w.resume(returning: nil)
-        }
+    fileprivate func endRequest() {
+        body = nil
     }
 
     /// Wait until the response's queue drains below its low-water mark.
-    nonisolated func waitWritable() async throws {
+    func waitWritable() async throws {
         if aborted { throw GaleError.closed("write") }
         try await withUnsafeThrowingContinuation { writableWaiter = $0 }
     }
 
-    nonisolated fileprivate func writable() {
+    fileprivate func writable() {
         if let w = writableWaiter {
             writableWaiter = nil
             w.resume()
         }
     }
 
-    nonisolated fileprivate func abort(_ err: Int32) {
+    fileprivate func abort(_ err: Int32) {
         aborted = true
         if let w = writableWaiter {
             writableWaiter = nil
@@ -237,18 +192,18 @@ actor HTTPConnection {
     }
 
     /// The streamed body of the current request.
-    nonisolated func requestBody() -> RequestBodyStream {
+    func requestBody() -> RequestBodyStream {
         if let b = body { return b }
         let b = RequestBodyStream(connection: self)
         body = b
         return b
     }
 
-    nonisolated fileprivate func pauseBody() { if let r = currentRequest { gale_http_request_pause_body(r) } }
-    nonisolated fileprivate func resumeBody() { if let r = currentRequest { gale_http_request_resume_body(r) } }
+    fileprivate func pauseBody() { if let r = currentRequest { gale_http_request_pause_body(r) } }
+    fileprivate func resumeBody() { if let r = currentRequest { gale_http_request_resume_body(r) } }
 }
 
-/// A C request handed from the callback to the connection's task: both on the loop thread.
+/// A C request handed from the callback to a worker: both on the loop thread.
 struct RequestRef: @unchecked Sendable {
     let raw: OpaquePointer
 }
@@ -342,7 +297,10 @@ nonisolated(unsafe) private let httpCallbacks: UnsafeMutablePointer<gale_http_ca
     p.initialize(to: gale_http_callbacks(
         on_head: { req, ud in engine(ud).onHead(req) },
         on_request: { req, ud in
-            engine(ud).connection(for: req).deliver(req)
+            let e = engine(ud)
+            let conn = e.connection(for: req)
+            conn.beginRequest(req)
+            e.workers.submit(req, conn)
         },
         on_body: { req, data, len, _ in
             existingConnection(req)?.requestBody().append(UnsafeRawBufferPointer(start: data, count: len))
@@ -359,6 +317,5 @@ private let releaseEngine: gale_free_fn = { ud in
 }
 
 private let releaseConnection: gale_free_fn = { ud in
-    let conn = Unmanaged<HTTPConnection>.fromOpaque(ud!).takeRetainedValue()
-    conn.gone()
+    Unmanaged<HTTPConnection>.fromOpaque(ud!).release()
 }
