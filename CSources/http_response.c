@@ -232,7 +232,12 @@ GALE_EXPORT int gale_http_response_header(gale_http_request *req, const char *na
         if (e) return e;
     }
     if (!valid_token(name, name_len) || !gale__http_valid_value(value, value_len)) return -EINVAL;
-    /* Framing is the server's: it is derived from what is actually sent. */
+    /* Framing is the server's: it is derived from what is actually sent. The special names
+     * are told apart by length first: most headers are none of them. */
+    switch (name_len) {
+    case 4: case 6: case 10: case 14: case 17: break;
+    default: goto ordinary;
+    }
     if (name_is(name, name_len, "transfer-encoding")) return -EINVAL;
     if (name_is(name, name_len, "content-length")) {
         uint64_t v = 0;
@@ -252,6 +257,7 @@ GALE_EXPORT int gale_http_response_header(gale_http_request *req, const char *na
     }
     if (name_is(name, name_len, "date")) req->user_date = 1;
     if (name_is(name, name_len, "server")) req->user_server = 1;
+ordinary:;
     gale_http_conn *c = req->conn;
     int e = append(c, &c->hdrs, name, name_len);
     if (!e) e = append(c, &c->hdrs, ": ", 2);

@@ -5,7 +5,7 @@
 /// both ends). Unnamed capture groups become `pathArguments`, named ones
 /// `pathKeywordArguments`, percent-decoded. A pattern without regex syntax ("/", "/about")
 /// is compared as plain text, with no regex work per request.
-public struct Route: @unchecked Sendable {
+public final class Route: @unchecked Sendable {
     public let pattern: String
     public let handler: RequestHandler.Type
     public let name: String?
@@ -16,7 +16,7 @@ public struct Route: @unchecked Sendable {
     private let named: Bool
 
     /// A route. Throws if the pattern is not a valid regular expression.
-    public init(_ pattern: String, _ handler: RequestHandler.Type, name: String? = nil) throws {
+    public init(_ pattern: String, _ handler: RequestHandler.Type, name: String? = nil) throws(GaleError) {
         self.pattern = pattern
         self.handler = handler
         self.name = name
