@@ -1,6 +1,7 @@
 /* gale_socket.h - the BSD socket calls the way Python's socket module makes them: blocking by
  * default, non-blocking or with a timeout on request, EINTR retried, every result 0/a count or
  * -errno (would-block is -EAGAIN, or -EINPROGRESS for connect; a timeout is -ETIMEDOUT).
+ * Data buffers may be NULL when their length is 0.
  *
  * The handles are plain descriptors and the state is the kernel's: the blocking mode is
  * O_NONBLOCK, a timeout is SO_RCVTIMEO/SO_SNDTIMEO on a blocking socket. So a socket can be
@@ -61,23 +62,23 @@ GALE_EXPORT int gale_socket_connect(int fd, const gale_addr *addr);
 /** send(): @return the bytes sent (a blocking socket sends everything unless its timeout
  *  elapses or a signal arrives; a non-blocking one sends what fits), -EAGAIN (non-blocking, no
  *  room), -ETIMEDOUT (nothing sent before the timeout), -EPIPE, ... Never raises SIGPIPE. */
-GALE_EXPORT ssize_t gale_socket_send(int fd, const void *buf, size_t len, int flags);
+GALE_EXPORT ssize_t gale_socket_send(int fd, const void *GALE_NULLABLE buf, size_t len, int flags);
 
 /** sendall(): send until every byte is out. *sent (if not NULL) gets the count sent, also on
  *  error. @return len, or -errno (-EAGAIN on a non-blocking socket that filled up, -ETIMEDOUT). */
-GALE_EXPORT ssize_t gale_socket_send_all(int fd, const void *buf, size_t len, int flags,
+GALE_EXPORT ssize_t gale_socket_send_all(int fd, const void *GALE_NULLABLE buf, size_t len, int flags,
                                          size_t *GALE_NULLABLE sent);
 
 /** recv(): @return the bytes received (0 at end of stream), -EAGAIN, -ETIMEDOUT, -errno. */
-GALE_EXPORT ssize_t gale_socket_recv(int fd, void *buf, size_t len, int flags);
+GALE_EXPORT ssize_t gale_socket_recv(int fd, void *GALE_NULLABLE buf, size_t len, int flags);
 
 /** sendto(): one datagram to `to`. @return the bytes sent or -errno. */
-GALE_EXPORT ssize_t gale_socket_send_to(int fd, const void *buf, size_t len, int flags, const gale_addr *to);
+GALE_EXPORT ssize_t gale_socket_send_to(int fd, const void *GALE_NULLABLE buf, size_t len, int flags, const gale_addr *to);
 
 /** recvfrom(): one datagram and its sender (*from may be empty: family AF_UNSPEC for an unnamed
  *  Unix peer). A datagram longer than len is cut to len, as recvfrom(2) does; pass MSG_TRUNC in
  *  flags to get its real length back instead. @return the length, -EAGAIN, -ETIMEDOUT, -errno. */
-GALE_EXPORT ssize_t gale_socket_recv_from(int fd, void *buf, size_t len, int flags, gale_addr *from);
+GALE_EXPORT ssize_t gale_socket_recv_from(int fd, void *GALE_NULLABLE buf, size_t len, int flags, gale_addr *from);
 
 /** shutdown(): how is SHUT_RD, SHUT_WR or SHUT_RDWR. @return 0 or -errno. */
 GALE_EXPORT int gale_socket_shutdown(int fd, int how);

@@ -75,10 +75,11 @@ GALE_EXPORT int gale_udp_new_fd(gale_loop *loop, int fd, gale_udp *GALE_NULLABLE
 GALE_EXPORT void gale_udp_start(gale_udp *u, const gale_udp_callbacks *cbs, void *GALE_NULLABLE ud,
                                 gale_free_fn GALE_NULLABLE ud_free);
 
-/** Send one datagram to `to` (NULL on a connected socket: to its peer).
+/** Send one datagram of len bytes (data may be NULL when len is 0) to `to` (NULL on a
+ *  connected socket: to its peer).
  *  @return 0, -EAGAIN (no room: on_writable follows), -EMSGSIZE, -ECONNREFUSED (an earlier
  *  datagram on a connected socket was refused), -EPIPE if closing, or another -errno. */
-GALE_EXPORT int gale_udp_send(gale_udp *u, const void *data, size_t len, const gale_addr *GALE_NULLABLE to);
+GALE_EXPORT int gale_udp_send(gale_udp *u, const void *GALE_NULLABLE data, size_t len, const gale_addr *GALE_NULLABLE to);
 
 /** Connect to peer: sends without an address go there, and only its datagrams are received.
  *  An address of family AF_UNSPEC dissolves the association. @return 0 or -errno. */
