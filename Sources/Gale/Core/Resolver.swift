@@ -86,7 +86,7 @@ public enum Resolver {
                                    type: SocketType? = nil, proto: Int32 = 0, flags: Flags = [],
                                    loop: EventLoop? = nil) async throws -> [AddressInfo] {
         let loop = try loop ?? EventLoop.shared
-        let what = "getaddrinfo \(host ?? "nil") \(service ?? "nil")"
+        let what = lookupName(host, service)
         return try await Lookup<[AddressInfo]>.run(loop: loop, what: what) { ud in
             var h = hints(family, type, proto, flags)
             return gale_getaddrinfo_start(loop.raw, host, service, &h, addrinfoDone, ud, releaseLookupAddrs, nil)
@@ -101,9 +101,13 @@ public enum Resolver {
         var h = hints(family, type, proto, flags)
         var res: UnsafeMutablePointer<addrinfo>?
         let e = getaddrinfo(host, service, &h, &res)
-        if e != 0 { throw GaleError(code: gale_error_from_eai(e), operation: "getaddrinfo \(host ?? "nil") \(service ?? "nil")") }
+        if e != 0 { throw GaleError(code: gale_error_from_eai(e), operation: lookupName(host, service)) }
         defer { freeaddrinfo(res) }
         return AddressInfo.list(res)
+    }
+
+    private static func lookupName(_ host: String?, _ service: String?) -> String {
+        (["getaddrinfo"] + [host, service].compactMap { $0 }).joined(separator: " ")
     }
 
     private static func hints(_ family: SocketAddress.Family, _ type: SocketType?, _ proto: Int32,

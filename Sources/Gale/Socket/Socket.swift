@@ -177,6 +177,12 @@ public final class Socket: Sendable, CustomStringConvertible {
         return try count(bytes.withUnsafeBytes { gale_socket_send(d, $0.baseAddress, $0.count, flags) }, "send")
     }
 
+    /// Send from memory the caller holds (no copy): the count sent.
+    @discardableResult
+    public func send(_ buffer: UnsafeRawBufferPointer, flags: Int32 = 0) throws(GaleError) -> Int {
+        try count(gale_socket_send(try live("send"), buffer.baseAddress, buffer.count, flags), "send")
+    }
+
     /// Send every byte (`sendall`), waiting as needed. A non-blocking socket that fills up
     /// throws `.wouldBlock` with part of the data sent, as Python's does.
     public func sendAll(_ bytes: [UInt8], flags: Int32 = 0) throws(GaleError) {
