@@ -45,14 +45,7 @@ static const gale_stream_callbacks no_callbacks;
 
 /* ---- calling the owner ------------------------------------------------------------------ */
 
-#define CALL(s, member, ...)                                                                 \
-    do {                                                                                     \
-        if ((s)->cbs->member && !(s)->closing) {                                             \
-            (s)->in_cb++;                                                                    \
-            (s)->cbs->member(__VA_ARGS__);                                                   \
-            (s)->in_cb--;                                                                    \
-        }                                                                                    \
-    } while (0)
+#define CALL GALE__CALL
 
 static void touch(gale_stream *s) {
     if (s->idle_ns) s->last_activity = gale_now_ns();

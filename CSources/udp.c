@@ -37,14 +37,7 @@ static inline struct event *write_ev(gale_udp *u) {
     return (struct event *)((char *)(u + 1) + gale__event_size());
 }
 
-#define CALL(u, member, ...)                                                                 \
-    do {                                                                                     \
-        if ((u)->cbs->member && !(u)->closing) {                                             \
-            (u)->in_cb++;                                                                    \
-            (u)->cbs->member(__VA_ARGS__);                                                   \
-            (u)->in_cb--;                                                                    \
-        }                                                                                    \
-    } while (0)
+#define CALL GALE__CALL
 
 static void watch(gale_udp *u, int on) {
     if (on == (int)u->watching) return;

@@ -82,6 +82,28 @@ static gale_addr closed_port(const char *ip) {
     return a;
 }
 
+/* A loop, a started gale_udp on 127.0.0.1 reporting to st, its address, and a plain socket
+ * to send to it from. */
+typedef struct {
+    gale_loop *loop;
+    gale_udp *u;
+    gale_addr to;
+    int tx;
+} fixture;
+
+static void setup(fixture *f, rx_state *st) {
+    CHECK_EQ_INT(gale_loop_new(&f->loop), 0);
+    st->loop = f->loop;
+    f->u = open_on(f->loop, "127.0.0.1", st);
+    f->to = local(f->u);
+    f->tx = gale_socket_open(AF_INET, SOCK_DGRAM, 0);
+}
+
+static void teardown(fixture *f) {
+    gale_socket_close(f->tx);
+    gale_loop_free(f->loop);
+}
+
 static void both_ways(const char *ip, int family) {
     gale_loop *loop;
     CHECK_EQ_INT(gale_loop_new(&loop), 0);
@@ -131,40 +153,36 @@ TEST(dual_stack_socket_receives_ipv4) {
 }
 
 TEST(datagram_larger_than_the_read_size_is_reported_truncated) {
-    gale_loop *loop;
-    CHECK_EQ_INT(gale_loop_new(&loop), 0);
-    rx_state st = {.loop = loop, .want = 1};
-    gale_udp *u = open_on(loop, "127.0.0.1", &st);
-    gale_addr to = local(u);
-    int fd = gale_socket_open(AF_INET, SOCK_DGRAM, 0);
+    fixture f;
+    rx_state st = {.want = 1};
+    setup(&f, &st);
     char big[1000];
     memset(big, 'x', sizeof big);
 
-    gale_udp_set_read_size(u, 100);
-    CHECK_EQ_INT(gale_socket_send_to(fd, big, sizeof big, 0, &to), (ssize_t)sizeof big);
-    CHECK(run_for(loop, 5000));
+    gale_udp_set_read_size(f.u, 100);
+    CHECK_EQ_INT(gale_socket_send_to(f.tx, big, sizeof big, 0, &f.to), (ssize_t)sizeof big);
+    CHECK(run_for(f.loop, 5000));
     CHECK_EQ_INT(st.last_len, 100);
     CHECK(st.last_flags & GALE_UDP_TRUNCATED);
 
     st.want = 2; /* one that fits is whole and unflagged */
-    CHECK_EQ_INT(gale_socket_send_to(fd, big, 100, 0, &to), 100);
-    CHECK(run_for(loop, 5000));
+    CHECK_EQ_INT(gale_socket_send_to(f.tx, big, 100, 0, &f.to), 100);
+    CHECK(run_for(f.loop, 5000));
     CHECK_EQ_INT(st.last_len, 100);
     CHECK_EQ_INT(st.last_flags, 0);
-    CHECK_EQ_INT(gale_udp_truncated(u), 1);
+    CHECK_EQ_INT(gale_udp_truncated(f.u), 1);
 
     /* The largest IPv4 datagram fits the default read size whole. */
-    gale_udp_set_read_size(u, 0);
-    gale_udp_set_recv_buffer(u, 1 << 20);
+    gale_udp_set_read_size(f.u, 0);
+    gale_udp_set_recv_buffer(f.u, 1 << 20);
     static char huge[65507];
     memset(huge, 'y', sizeof huge);
     st.want = 3;
-    CHECK_EQ_INT(gale_socket_send_to(fd, huge, sizeof huge, 0, &to), (ssize_t)sizeof huge);
-    CHECK(run_for(loop, 5000));
+    CHECK_EQ_INT(gale_socket_send_to(f.tx, huge, sizeof huge, 0, &f.to), (ssize_t)sizeof huge);
+    CHECK(run_for(f.loop, 5000));
     CHECK_EQ_INT(st.last_len, sizeof huge);
     CHECK_EQ_INT(st.last_flags, 0);
-    gale_socket_close(fd);
-    gale_loop_free(loop);
+    teardown(&f);
 }
 
 TEST(port_unreachable_on_connected_udp_is_an_error_and_the_socket_lives_on) {
@@ -235,60 +253,48 @@ TEST(unconnected_udp_reports_unreachable_destinations_only_with_recverr) {
 }
 
 TEST(many_datagrams_arrive_in_order) {
-    gale_loop *loop;
-    CHECK_EQ_INT(gale_loop_new(&loop), 0);
-    rx_state st = {.loop = loop, .want = 200};
-    gale_udp *u = open_on(loop, "127.0.0.1", &st);
-    CHECK_EQ_INT(gale_udp_set_recv_buffer(u, 1 << 20), 0);
-    CHECK(gale_udp_recv_buffer(u) >= 1 << 20); /* the kernel doubles what it grants */
-    gale_addr to = local(u);
-    int fd = gale_socket_open(AF_INET, SOCK_DGRAM, 0);
+    fixture f;
+    rx_state st = {.want = 200};
+    setup(&f, &st);
+    CHECK_EQ_INT(gale_udp_set_recv_buffer(f.u, 1 << 20), 0);
+    CHECK(gale_udp_recv_buffer(f.u) >= 1 << 20); /* the kernel doubles what it grants */
     for (int i = 0; i < 200; i++) {
         char m[16];
         int n = snprintf(m, sizeof m, "%d", i);
-        CHECK_EQ_INT(gale_socket_send_to(fd, m, (size_t)n, 0, &to), n);
+        CHECK_EQ_INT(gale_socket_send_to(f.tx, m, (size_t)n, 0, &f.to), n);
     }
-    CHECK(run_for(loop, 5000));
+    CHECK(run_for(f.loop, 5000));
     CHECK_EQ_INT(st.count, 200);
     CHECK_SLICE(st.last, st.last_len, "199");
-    gale_socket_close(fd);
-    gale_loop_free(loop);
+    teardown(&f);
 }
 
 TEST(close_inside_the_callback_stops_delivery) {
-    gale_loop *loop;
-    CHECK_EQ_INT(gale_loop_new(&loop), 0);
-    rx_state st = {.loop = loop, .close_in_callback = 1};
-    gale_udp *u = open_on(loop, "127.0.0.1", &st);
-    gale_addr to = local(u);
-    int fd = gale_socket_open(AF_INET, SOCK_DGRAM, 0);
-    for (int i = 0; i < 5; i++) gale_socket_send_to(fd, "x", 1, 0, &to);
+    fixture f;
+    rx_state st = {.close_in_callback = 1};
+    setup(&f, &st);
+    for (int i = 0; i < 5; i++) gale_socket_send_to(f.tx, "x", 1, 0, &f.to);
     usleep(10000);
-    run_for(loop, 100);
+    run_for(f.loop, 100);
     CHECK_EQ_INT(st.count, 1);
     CHECK_EQ_INT(st.closed, 1);
     CHECK_EQ_INT(st.freed, 1);
-    gale_socket_close(fd);
-    gale_loop_free(loop);
+    teardown(&f);
 }
 
 TEST(pause_holds_datagrams_in_the_kernel_until_resume) {
-    gale_loop *loop;
-    CHECK_EQ_INT(gale_loop_new(&loop), 0);
-    rx_state st = {.loop = loop, .want = 2};
-    gale_udp *u = open_on(loop, "127.0.0.1", &st);
-    gale_addr to = local(u);
-    gale_udp_pause(u);
-    int fd = gale_socket_open(AF_INET, SOCK_DGRAM, 0);
-    gale_socket_send_to(fd, "a", 1, 0, &to);
-    gale_socket_send_to(fd, "b", 1, 0, &to);
-    run_for(loop, 50);
+    fixture f;
+    rx_state st = {.want = 2};
+    setup(&f, &st);
+    gale_udp_pause(f.u);
+    gale_socket_send_to(f.tx, "a", 1, 0, &f.to);
+    gale_socket_send_to(f.tx, "b", 1, 0, &f.to);
+    run_for(f.loop, 50);
     CHECK_EQ_INT(st.count, 0);
-    gale_udp_resume(u);
-    CHECK(run_for(loop, 5000));
+    gale_udp_resume(f.u);
+    CHECK(run_for(f.loop, 5000));
     CHECK_EQ_INT(st.count, 2);
-    gale_socket_close(fd);
-    gale_loop_free(loop);
+    teardown(&f);
 }
 
 TEST(broadcast_and_multicast_options) {
