@@ -48,6 +48,10 @@ struct SocketTests {
         #expect(try c.remoteAddress == (try s.localAddress))
         #expect(try c.timeout == nil)
         #expect(try c.isBlocking)
+        try s.sendAll(Array("recvfrom on a stream".utf8))
+        let (greeting, from, _) = try c.recvFrom(100)
+        #expect(text(greeting) == "recvfrom on a stream")
+        #expect(from.family == .unspecified) // Python's (data, None)
         try c.sendAll(Array("Hello, world".utf8))
         try c.shutdown(.write) // shutdown(1): done sending, still receiving
         #expect(throws: GaleError.self) { try c.send([1]) }

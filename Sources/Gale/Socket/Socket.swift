@@ -216,13 +216,16 @@ public final class Socket: Sendable, CustomStringConvertible {
     }
 
     /// Receive one datagram of at most `max` bytes (`recvfrom`) and its sender. A longer datagram
-    /// is cut to `max`, as in Python; `truncated` says so.
+    /// is cut to `max`, as in Python; `truncated` says so. On a stream socket: up to `max` bytes
+    /// and an empty address (family `.unspecified`: Python's `None`).
     public func recvFrom(_ max: Int) throws(GaleError) -> (bytes: [UInt8], from: SocketAddress, truncated: Bool) {
         precondition(max >= 0, "recvFrom needs a count >= 0")
         let d = try live("recvfrom")
         var buf = [UInt8](repeating: 0, count: max)
         var from = gale_addr()
-        let n = try count(buf.withUnsafeMutableBytes { gale_socket_recv_from(d, $0.baseAddress, $0.count, Int32(MSG_TRUNC), &from) },
+        // MSG_TRUNC reports a datagram's real length; on a stream socket it would discard data.
+        let flags: Int32 = type == .stream ? 0 : Int32(MSG_TRUNC)
+        let n = try count(buf.withUnsafeMutableBytes { gale_socket_recv_from(d, $0.baseAddress, $0.count, flags, &from) },
                           "recvfrom")
         buf.removeLast(max - Swift.min(n, max))
         return (buf, SocketAddress(raw: from), n > max)
