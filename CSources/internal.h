@@ -48,6 +48,17 @@ void gale__close_fd(int fd);
  * is then safe to touch from several loop threads. */
 void gale__libevent_init(void);
 
+/* Call the owner's callback `member` of an object with `cbs`, `closing` and `in_cb` fields,
+ * unless it has none or the object is closing; in_cb counts the calls on the stack. */
+#define GALE__CALL(obj, member, ...)                                                         \
+    do {                                                                                     \
+        if ((obj)->cbs->member && !(obj)->closing) {                                         \
+            (obj)->in_cb++;                                                                  \
+            (obj)->cbs->member(__VA_ARGS__);                                                 \
+            (obj)->in_cb--;                                                                  \
+        }                                                                                    \
+    } while (0)
+
 /* A per-loop buffer that socket reads land in before their bytes are handed to a callback
  * (valid until the callback returns; never held across loop turns). */
 #define GALE__SCRATCH_SIZE (64u * 1024u)

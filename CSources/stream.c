@@ -45,14 +45,7 @@ static const gale_stream_callbacks no_callbacks;
 
 /* ---- calling the owner ------------------------------------------------------------------ */
 
-#define CALL(s, member, ...)                                                                 \
-    do {                                                                                     \
-        if ((s)->cbs->member && !(s)->closing) {                                             \
-            (s)->in_cb++;                                                                    \
-            (s)->cbs->member(__VA_ARGS__);                                                   \
-            (s)->in_cb--;                                                                    \
-        }                                                                                    \
-    } while (0)
+#define CALL GALE__CALL
 
 static void touch(gale_stream *s) {
     if (s->idle_ns) s->last_activity = gale_now_ns();
@@ -454,19 +447,9 @@ GALE_EXPORT int gale_stream_set_keepalive(gale_stream *s, int on, unsigned idle_
     return 0;
 }
 
-static int sock_name(int fd, gale_addr *out, int peer) {
-    memset(out, 0, sizeof *out);
-    socklen_t len = sizeof out->storage;
-    int r = peer ? getpeername(fd, (struct sockaddr *)&out->storage, &len)
-                 : getsockname(fd, (struct sockaddr *)&out->storage, &len);
-    if (r < 0) return gale__neg_errno();
-    out->len = len;
-    return 0;
-}
+GALE_EXPORT int gale_stream_local_addr(const gale_stream *s, gale_addr *out) { return gale_socket_local_addr(s->fd, out); }
 
-GALE_EXPORT int gale_stream_local_addr(const gale_stream *s, gale_addr *out) { return sock_name(s->fd, out, 0); }
-
-GALE_EXPORT int gale_stream_peer_addr(const gale_stream *s, gale_addr *out) { return sock_name(s->fd, out, 1); }
+GALE_EXPORT int gale_stream_peer_addr(const gale_stream *s, gale_addr *out) { return gale_socket_peer_addr(s->fd, out); }
 
 GALE_EXPORT int gale_stream_fd(const gale_stream *s) { return s->fd; }
 

@@ -23,6 +23,9 @@ struct GaleCommand: AsyncParsableCommand {
             TCPServerCommand.self, TCPClientCommand.self,
             EchoServerCommand.self, EchoClientCommand.self,
             SinkServerCommand.self, BulkClientCommand.self,
+            UDPServerCommand.self, UDPClientCommand.self,
+            ResolveCommand.self, HostnameCommand.self,
+            BlockingDemoCommand.self,
         ]
     )
 }

@@ -13,22 +13,7 @@
 #include <unistd.h>
 
 #include "test.h"
-
-static const uint64_t MS = 1000000ull;
-
-
-static void stop_timer_cb(gale_timer *t, void *ud) { gale_loop_stop(ud); }
-
-/* Run the loop until stopped, or fail after ms milliseconds. */
-static int run_for(gale_loop *loop, unsigned ms) {
-    gale_timer *t;
-    gale_timer_new(loop, stop_timer_cb, loop, NULL, &t);
-    gale_timer_start(t, ms * MS, 0);
-    uint64_t t0 = gale_now_ns();
-    gale_loop_run(loop);
-    gale_timer_free(t);
-    return (gale_now_ns() - t0) < ms * MS; /* 1 = stopped before the deadline */
-}
+#include "loop_util.h"
 
 /* The most CPU a window of `wall` seconds may use if the loop sleeps: an absolute bound, or,
  * under valgrind (which multiplies every instruction's cost), a share of the wall time well

@@ -22,8 +22,11 @@ public struct GaleError: Error, Sendable, Equatable, CustomStringConvertible {
         case system
         /// Name resolution failed: see `resolverCode` (an `EAI_*` value).
         case resolver
-        /// A deadline passed.
+        /// A deadline passed (Python's `socket.timeout`).
         case timeout
+        /// A non-blocking call could not go on without waiting (`EAGAIN`, or `EINPROGRESS`
+        /// for a connect): Python's `BlockingIOError`. Try again when the socket is ready.
+        case wouldBlock
         /// The stream or socket is closed (by us, or reset by the peer).
         case closed
         /// The peer closed its side before the read could be satisfied.
@@ -66,6 +69,7 @@ public struct GaleError: Error, Sendable, Equatable, CustomStringConvertible {
         let kind: Kind
         switch e {
         case ETIMEDOUT: kind = .timeout
+        case EAGAIN, EINPROGRESS, EALREADY: kind = .wouldBlock
         case EPIPE, ECONNRESET, ENOTCONN, EBADF: kind = .closed
         case EINVAL: kind = .invalidArgument
         default: kind = code == Int32(GALE_EPROTO_BAD) ? .protocolViolation : .system

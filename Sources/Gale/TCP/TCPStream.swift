@@ -448,6 +448,25 @@ final class StreamCore: @unchecked Sendable {
 
     // MARK: closing
 
+    /// Give the connection back (``TCPStream/detach()``): a duplicate of the descriptor and the
+    /// bytes read from it but not consumed. The stream then closes its own descriptor; the
+    /// connection lives on in the duplicate. Refused while output is still queued.
+    func detach() throws(GaleError) -> (fd: Int32, unread: [UInt8]) {
+        guard let h = handle, !closing else { throw failure ?? GaleError.closed("detach") }
+        let queued = gale_stream_write_queue(h)
+        if queued > 0 {
+            throw GaleError(kind: .invalidArgument, operation: "detach",
+                            message: "\(queued) bytes are still queued for sending; wait until queuedBytes is 0")
+        }
+        let fd = fcntl(gale_stream_fd(h), F_DUPFD_CLOEXEC, 0)
+        if fd < 0 { throw GaleError.fromErrno("detach") }
+        let unread = Array(inbox[head...])
+        inbox = []
+        head = 0
+        close(graceful: false)
+        return (fd, unread)
+    }
+
     func shutdownWrite() {
         if let h = handle, !closing { _ = gale_stream_shutdown(h) }
     }

@@ -1,0 +1,71 @@
+import ArgumentParser
+import Gale
+
+/// The tutorials' UDP server: print each datagram and who sent it.
+struct UDPServerCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "udp-server",
+        abstract: "Print \"Received Messages: <text> from <host>:<port>\" for each datagram."
+    )
+    @OptionGroup var endpoint: Endpoint
+    @Option(help: "The port to listen on (0 picks a free one).") var port = 12345
+
+    func validate() throws {
+        guard (0...65535).contains(port) else { throw ValidationError("--port must be between 0 and 65535") }
+    }
+
+    func run() async throws {
+        let loop = try EventLoop.shared
+        let socket = try await UDPSocket.bind(host: endpoint.host, port: port, loop: loop)
+        writeError("listening on \(socket.localAddress) (Ctrl-C to stop)")
+        let receiver = Task(executorPreference: loop) {
+            while true {
+                do {
+                    let d = try await socket.receive()
+                    say("Received Messages: \(String(decoding: d.bytes, as: UTF8.self)) from \(d.sender)")
+                    if d.truncated { writeError("(that datagram was truncated to \(d.bytes.count) bytes)") }
+                } catch let e as GaleError where e.kind == .closed {
+                    return
+                } catch {
+                    writeError("gale: \(error)") // an ICMP error for an earlier send: keep serving
+                }
+            }
+        }
+        let signal = try await loop.waitForSignal()
+        writeError("signal \(signal): stopping")
+        socket.close()
+        await receiver.value
+    }
+}
+
+/// The tutorials' UDP client: say where, send one datagram.
+struct UDPClientCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "udp-client",
+        abstract: "Print the target, then send the message to it as one datagram."
+    )
+    @OptionGroup var endpoint: Endpoint
+    @Option(help: "The server's port.") var port = 12345
+    @Option(help: "What to send.") var message = "Welcome to JavaTpoint"
+
+    func validate() throws {
+        guard (1...65535).contains(port) else { throw ValidationError("--port must be between 1 and 65535") }
+    }
+
+    func run() async throws {
+        let loop = try EventLoop.shared
+        say("UDP target IP: \(endpoint.host)")
+        say("UDP target Port: \(port)")
+        // An ephemeral local port of the target's family, as an unbound socket gets from sendto.
+        let target = try await udpTarget(endpoint.host, port, loop: loop)
+        let socket = try await UDPSocket.bind(host: target.family == .inet6 ? "::" : "0.0.0.0", port: 0, loop: loop)
+        try await socket.send(Array(message.utf8), to: target)
+        socket.close()
+    }
+
+    private func udpTarget(_ host: String, _ port: Int, loop: EventLoop) async throws -> SocketAddress {
+        if let a = try? SocketAddress(ip: host, port: port) { return a }
+        let found = try await Resolver.addressInfo(host, String(port), type: .datagram, flags: .numericService, loop: loop)
+        return found[0].address // getaddrinfo succeeds only with at least one result
+    }
+}
