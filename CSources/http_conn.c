@@ -419,7 +419,7 @@ static void process(gale_http_conn *c) {
                 if (c->req_active) want = c->in_body && !c->req.body_paused ? TL_BODY : TL_NONE;
                 else if (c->in_body) want = TL_BODY;
                 else if (queued(c) > 0) want = TL_HEAD;
-                else want = TL_IDLE;
+                else want = c->shutting ? TL_DRAIN : TL_IDLE;
                 if (want != c->tlist || c->served || (want == TL_BODY && c->body_progress))
                     gale__http_timeout_set(c, want);
                 c->served = c->body_progress = 0;

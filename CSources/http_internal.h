@@ -14,7 +14,7 @@
 
 /* Timeout lists: each holds connections waiting with the same timeout, so appending keeps a
  * list ordered by deadline and the server's one timer only looks at the heads. */
-enum { TL_NONE = -1, TL_IDLE = 0, TL_HEAD, TL_BODY, TL_LINGER, TL_COUNT };
+enum { TL_NONE = -1, TL_IDLE = 0, TL_HEAD, TL_BODY, TL_LINGER, TL_DRAIN, TL_COUNT };
 
 /* A growable byte buffer; data may come from the pool (cap == HTTP_BUF_SIZE) or malloc. */
 typedef struct http_buf {

@@ -16,6 +16,7 @@ static const gale_http_config defaults = {
     .max_pipelined = 64 * 1024,
     .write_high_water = 256 * 1024,
     .write_low_water = 64 * 1024,
+    .drain_timeout_ns = 1000ull * 1000000ull,
 };
 
 /* ---- buffer pool ------------------------------------------------------------------------ */
@@ -214,6 +215,7 @@ GALE_EXPORT int gale_http_server_new(gale_loop *loop, const gale_http_config *co
     if (!c->max_pipelined) c->max_pipelined = defaults.max_pipelined;
     if (!c->write_high_water) c->write_high_water = defaults.write_high_water;
     if (!c->write_low_water || c->write_low_water > c->write_high_water) c->write_low_water = c->write_high_water / 4;
+    if (!c->drain_timeout_ns) c->drain_timeout_ns = defaults.drain_timeout_ns;
     gale_http_limits_default(&srv->cfg.limits);
     if (config) {
         if (config->limits.max_request_line) srv->cfg.limits.max_request_line = config->limits.max_request_line;
@@ -235,6 +237,7 @@ GALE_EXPORT int gale_http_server_new(gale_loop *loop, const gale_http_config *co
     srv->tdur[TL_HEAD] = c->header_timeout_ns;
     srv->tdur[TL_BODY] = c->body_timeout_ns;
     srv->tdur[TL_LINGER] = LINGER_NS;
+    srv->tdur[TL_DRAIN] = c->drain_timeout_ns;
     srv->timer = evtimer_new(gale_loop_base(loop), on_timer, srv);
     if (!srv->timer) {
         free(srv);
@@ -260,6 +263,20 @@ GALE_EXPORT int gale_http_server_listen(gale_http_server *srv, const char *host,
      * own (gale_loop_free closes the server, which closes its listeners). Every object on a
      * loop starts with its handle. */
     gale__handle_unlink((gale__handle *)l);
+    srv->listeners[srv->nlisteners++] = l;
+    if (out_listener) *out_listener = l;
+    return 0;
+}
+
+GALE_EXPORT int gale_http_server_listen_fd(gale_http_server *srv, int fd, gale_listener **out_listener) {
+    if (srv->shutting_down || srv->freeing || srv->nlisteners == sizeof srv->listeners / sizeof srv->listeners[0]) {
+        gale__close_fd(fd);
+        return srv->shutting_down || srv->freeing ? -EINVAL : -ENOSPC;
+    }
+    gale_listener *l;
+    int err = gale_listener_open_fd(srv->loop, fd, on_accept, srv, NULL, &l);
+    if (err < 0) return err;
+    gale__handle_unlink((gale__handle *)l); /* the server's, like the ones it opens itself */
     srv->listeners[srv->nlisteners++] = l;
     if (out_listener) *out_listener = l;
     return 0;
@@ -295,12 +312,15 @@ GALE_EXPORT void gale_http_server_shutdown(gale_http_server *srv, uint64_t deadl
     srv->shutting_down = 1;
     srv->shutdown_done = done;
     srv->shutdown_ud = ud;
-    /* Idle connections go now; busy ones close once their response is out. */
+    /* Busy connections close once their response is out; idle ones get a short drain window
+     * (a request of theirs may be on its way), then close. */
+    if (deadline_ns && deadline_ns < srv->tdur[TL_DRAIN]) srv->tdur[TL_DRAIN] = deadline_ns;
     gale_http_conn *c = srv->conns, *next;
     for (; c; c = next) {
         next = c->cnext;
         c->shutting = 1;
-        if (!c->req_active && c->in.len == c->in.off && !c->in_body) gale__http_conn_close(c, 0);
+        if (!c->req_active && c->in.len == c->in.off && !c->in_body && !c->lingering)
+            gale__http_timeout_set(c, TL_DRAIN);
     }
     if (deadline_ns && srv->conns) {
         if (!srv->shutdown_timer) srv->shutdown_timer = evtimer_new(gale_loop_base(srv->loop), on_shutdown_deadline, srv);

@@ -3,6 +3,7 @@
 #include "internal.h"
 
 #include <fcntl.h>
+#include <sched.h>
 #include <pthread.h>
 #include <signal.h>
 #include <unistd.h>
@@ -370,4 +371,16 @@ GALE_EXPORT void *gale_loop_get_data(const gale_loop *loop) { return loop->data;
 char *gale__loop_scratch(gale_loop *loop) {
     if (!loop->scratch) loop->scratch = malloc(GALE__SCRATCH_SIZE);
     return loop->scratch;
+}
+
+GALE_EXPORT int gale_available_cpus(void) {
+#ifdef __linux__
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0) {
+        int n = CPU_COUNT(&set);
+        if (n > 0) return n;
+    }
+#endif
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (int)n : 1;
 }

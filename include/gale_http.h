@@ -66,6 +66,8 @@ typedef struct gale_http_config {
     uint32_t max_pipelined;        /* 64 KiB of requests buffered behind the current one */
     size_t write_high_water;       /* 256 KiB: gale_http_response_write returns 1 at or above */
     size_t write_low_water;        /* 64 KiB: on_writable once drained to here */
+    uint64_t drain_timeout_ns;     /* 1 s: on shutdown, an idle keep-alive connection may send one
+                                      more request (answered with Connection: close) this long */
     const char *GALE_NULLABLE server_name; /* the Server header ("" for none); default "Gale";
                                               a field value of at most 85 bytes, else -EINVAL */
 } gale_http_config;
@@ -85,15 +87,23 @@ GALE_EXPORT int gale_http_server_listen(gale_http_server *srv, const char *GALE_
                                         int backlog, unsigned flags,
                                         gale_listener *GALE_NULLABLE *GALE_NULLABLE out_listener);
 
+/** Serve what arrives on an already listening socket: one passed by systemd socket
+ *  activation, inherited across exec, or shared by several loops (give each its own dup()).
+ *  The server owns fd from now on, also on error (it is closed). @return 0 or -errno. */
+GALE_EXPORT int gale_http_server_listen_fd(gale_http_server *srv, int fd,
+                                           gale_listener *GALE_NULLABLE *GALE_NULLABLE out_listener);
+
 /** Serve an already accepted, connected socket (the server owns fd from now on).
  *  @return 0 or -errno (fd is closed). */
 GALE_EXPORT int gale_http_server_adopt(gale_http_server *srv, int fd);
 
-/** Graceful stop: close the listeners, close idle connections, let requests in flight finish
- *  (their connections close after the response), and call done(ud) once every connection is
- *  gone - or, after deadline_ns (0: no deadline), close what is left (on_abort runs). done
- *  runs once, after the last connection's on_abort; it may free the server. With no
- *  connection open, done runs before this returns. */
+/** Graceful stop: close the listeners; let requests in flight finish, their responses carrying
+ *  Connection: close; give idle keep-alive connections drain_timeout_ns to send one more
+ *  request (answered the same way) before closing them - a client whose next request was
+ *  already on its way does not lose it; and call done(ud) once every connection is gone - or,
+ *  after deadline_ns (0: no deadline), close what is left (on_abort runs). done runs once,
+ *  after the last connection's on_abort; it may free the server. With no connection open,
+ *  done runs before this returns. */
 GALE_EXPORT void gale_http_server_shutdown(gale_http_server *srv, uint64_t deadline_ns,
                                            gale_loop_fn GALE_NULLABLE done, void *GALE_NULLABLE ud);
 

@@ -87,6 +87,10 @@ GALE_EXPORT void gale_signal_stop(gale_signal *GALE_NULLABLE sig);
 GALE_EXPORT void gale_loop_set_data(gale_loop *loop, void *GALE_NULLABLE data, gale_free_fn GALE_NULLABLE data_free);
 GALE_EXPORT void *GALE_NULLABLE gale_loop_get_data(const gale_loop *loop);
 
+/** How many CPUs this process may run on (its affinity mask: `taskset -c 0` gives 1), for
+ *  sizing one loop per core. At least 1. Thread-safe. */
+GALE_EXPORT int gale_available_cpus(void);
+
 /** The event_base under the loop, for code that mixes in raw libevent (loop thread only). */
 GALE_EXPORT struct event_base *gale_loop_base(gale_loop *loop);
 

@@ -44,6 +44,8 @@ struct HelloServer: ParsableCommand {
     @Option(help: "The port to listen on (0 picks a free one).") var port = 5001
     @Option(help: "Seconds a client has to send a complete request head (408 after).") var headerTimeout = 30.0
     @Option(help: "Seconds an idle keep-alive connection is kept.") var idleTimeout = 60.0
+    @Option(help: "Loops (threads) serving, each with its own SO_REUSEPORT socket (default: the cores this process may use).")
+    var threads: Int?
 
     /// Like ArgumentParser's main, but a bad flag exits 2 (its default is 64).
     static func main() {
@@ -62,6 +64,7 @@ struct HelloServer: ParsableCommand {
     func validate() throws {
         guard (0...65535).contains(port) else { throw ValidationError("--port must be between 0 and 65535") }
         guard headerTimeout > 0, idleTimeout > 0 else { throw ValidationError("timeouts must be positive") }
+        if let threads, !(1...1024).contains(threads) { throw ValidationError("--threads must be between 1 and 1024") }
     }
 
     func run() throws {
@@ -76,8 +79,15 @@ struct HelloServer: ParsableCommand {
         let application = try Application([
             ("/", ApplicationHandler.self),
         ], settings: settings)
-        let address = try await application.listen(port, address: host)
-        announce("listening on http://\(address)/ (Ctrl-C to stop)")
+        let loops = threads ?? EventLoop.availableCPUs
+        let address: SocketAddress
+        if let fd = SocketActivation.listeningSockets().first {
+            // Socket activation: the socket outlives this process, so restarts lose nothing.
+            address = try await application.listen(socket: fd, loops: loops)
+        } else {
+            address = try await application.listen(port, address: host, loops: loops)
+        }
+        announce("listening on http://\(address)/ with \(loops) loop\(loops == 1 ? "" : "s") (Ctrl-C to stop)")
         try await application.run()
     }
 }

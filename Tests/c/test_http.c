@@ -2029,18 +2029,32 @@ static void do_shutdown(hs *h, void *arg) {
 }
 
 static void client_shutdown(hs *h) {
-    cl a, b, x;
+    cl a, b, d, x;
     resp r;
     CHECK_EQ_INT(cl_open(&a, h->port), 0);
-    CHECK_EQ_INT(cl_roundtrip(&a, GET_HELLO, &r), 0); /* a is now idle */
+    CHECK_EQ_INT(cl_roundtrip(&a, GET_HELLO, &r), 0); /* a is now idle, and stays silent */
+    resp_free(&r);
+    CHECK_EQ_INT(cl_open(&d, h->port), 0);
+    CHECK_EQ_INT(cl_roundtrip(&d, GET_HELLO, &r), 0); /* d is idle too, but will speak again */
     resp_free(&r);
     CHECK_EQ_INT(cl_open(&b, h->port), 0);
     CHECK_EQ_INT(cl_sends(&b, "GET /later?ms=1000&tag=7 HTTP/1.1\r\nHost: t\r\n\r\n"), 0);
-    CHECK(wait_for(h, probe_requests, 2));
+    CHECK(wait_for(h, probe_requests, 3));
     CHECK(on_loop(h, do_shutdown, NULL));
     uint64_t t0 = gale_now_ns();
-    CHECK(cl_eof(&a)); /* idle: closed at once, not when the request in flight is done */
-    CHECK(gale_now_ns() - t0 < 700 * MS || under_valgrind());
+    /* an idle client's next request, sent during the drain window, is still answered - and
+     * told that the connection closes */
+    CHECK_EQ_INT(cl_roundtrip(&d, GET_HELLO, &r), 0);
+    CHECK_EQ_INT(r.status, 200);
+    CHECK(hdr_is(&r, "Connection", "close"));
+    resp_free(&r);
+    CHECK(cl_eof(&d));
+    /* a silent idle client is closed once the window (300 ms here) is over, before the
+     * request in flight is done */
+    CHECK(cl_eof(&a));
+    uint64_t waited = gale_now_ns() - t0;
+    CHECK(waited >= 290 * MS);
+    CHECK(waited < 900 * MS || under_valgrind());
     CHECK(on_loop(h, probe_later, NULL));
     CHECK_EQ_INT(atomic_load(&h->seen), 0);
     /* in flight: completed, with Connection: close */
@@ -2058,11 +2072,14 @@ static void client_shutdown(hs *h) {
     CHECK_EQ_INT(cl_open(&x, h->port), -ECONNREFUSED);
     cl_close(&x);
     cl_close(&a);
+    cl_close(&d);
 }
 
-TEST(shutdown_closes_idle_finishes_in_flight_then_done) {
+static const gale_http_config short_drain = {.drain_timeout_ns = 300 * MS};
+
+TEST(shutdown_drains_idle_finishes_in_flight_then_done) {
     hs h = {0};
-    hs_start(&h, NULL);
+    hs_start(&h, &short_drain);
     hs_run_client(&h, client_shutdown, 10000);
     CHECK_EQ_INT(h.done_calls, 1);
     CHECK_EQ_INT(h.done_conns, 0);
@@ -2074,7 +2091,7 @@ TEST(shutdown_closes_idle_finishes_in_flight_then_done) {
 TEST(shutdown_done_may_free_the_server) {
     hs h = {0};
     h.free_in_done = 1;
-    hs_start(&h, NULL);
+    hs_start(&h, &short_drain);
     hs_run_client(&h, client_shutdown, 10000);
     CHECK_EQ_INT(h.done_calls, 1);
     CHECK(h.srv == NULL);
@@ -2328,7 +2345,7 @@ int main(int argc, char **argv) {
     RUN_SOME(max_connections_refuses_with_503_then_serves_again);
     RUN_SOME(client_disconnect_aborts_the_request_in_flight);
     RUN_SOME(client_close_during_a_late_answer_releases_everything);
-    RUN_SOME(shutdown_closes_idle_finishes_in_flight_then_done);
+    RUN_SOME(shutdown_drains_idle_finishes_in_flight_then_done);
     RUN_SOME(shutdown_done_may_free_the_server);
     RUN_SOME(shutdown_deadline_aborts_what_is_left);
     RUN_SOME(shutdown_without_connections_calls_done_once);

@@ -334,6 +334,99 @@ class Slowloris(unittest.TestCase):
             self.assertEqual(gale.stop(), 0)
 
 
+def activated_server(sock, *args):
+    """hello-server given an open listening socket the systemd way (fd 3, LISTEN_FDS=1,
+    LISTEN_PID = its own pid), as a supervisor that keeps the socket across restarts does."""
+    fd = sock.fileno()
+
+    def child():
+        os.dup2(fd, 3)
+        os.environ["LISTEN_FDS"] = "1"
+        os.environ["LISTEN_PID"] = str(os.getpid())
+
+    proc = subprocess.Popen([HELLO, *args], preexec_fn=child, pass_fds=(fd,),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    line = proc.stderr.readline()
+    if "listening on" not in line:
+        proc.kill()
+        raise AssertionError("activated hello-server did not start: " + line)
+    threading.Thread(target=lambda: [None for _ in proc.stderr], daemon=True).start()
+    return proc
+
+
+class Operations(unittest.TestCase):
+    def test_several_loops_serve(self):
+        gale = HelloServer("--threads", "3")
+        try:
+            results = []
+
+            def client():
+                for _ in range(20):
+                    results.append(get(gale.port)[2] == PAGE)
+
+            threads = [threading.Thread(target=client) for _ in range(8)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(30)
+            self.assertEqual(len(results), 160)
+            self.assertTrue(all(results))
+        finally:
+            self.assertEqual(gale.stop(), 0)
+
+    def test_socket_activation_and_a_restart_that_drops_nothing(self):
+        # The supervisor's socket: it outlives every server process.
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(128)
+        port = sock.getsockname()[1]
+        old = activated_server(sock)
+        stop = threading.Event()
+        stats = {"ok": 0, "failed": []}
+
+        def client():  # keep-alive requests, back to back, reconnecting when told to close
+            c = None
+            while not stop.is_set():
+                try:
+                    if c is None:
+                        c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+                    c.request("GET", "/")
+                    r = c.getresponse()
+                    body = r.read()
+                    if r.status != 200 or body != PAGE:
+                        stats["failed"].append(r.status)
+                    else:
+                        stats["ok"] += 1
+                    if r.getheader("Connection", "").lower() == "close":
+                        c.close()
+                        c = None
+                except Exception as e:  # a dropped request
+                    stats["failed"].append(repr(e))
+                    c = None
+            if c:
+                c.close()
+
+        threads = [threading.Thread(target=client) for _ in range(4)]
+        for t in threads:
+            t.start()
+        try:
+            time.sleep(0.5)
+            new = activated_server(sock)     # the new one accepts from the same socket ...
+            self.assertEqual(old.send_signal(signal.SIGTERM) or old.wait(timeout=15), 0)  # ... the old drains
+            before = stats["ok"]
+            time.sleep(0.5)
+            self.assertGreater(stats["ok"], before)  # still served, by the new process alone
+        finally:
+            stop.set()
+            for t in threads:
+                t.join(15)
+        self.assertEqual(stats["failed"], [])
+        self.assertGreater(stats["ok"], 50)
+        new.send_signal(signal.SIGTERM)
+        self.assertEqual(new.wait(timeout=15), 0)
+        sock.close()
+
+
 class Signals(unittest.TestCase):
     def test_sigterm_and_sigint_exit_0_and_stop_accepting(self):
         for sig in (signal.SIGTERM, signal.SIGINT):

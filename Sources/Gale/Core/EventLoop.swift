@@ -155,6 +155,9 @@ public final class EventLoop: @unchecked Sendable {
         if let tid { pthread_join(tid, nil) }
     }
 
+    /// How many CPUs this process may run on (its affinity mask), for one loop per core.
+    public static var availableCPUs: Int { Int(gale_available_cpus()) }
+
     /// The current monotonic time of the loop's clock.
     public var now: ContinuousClock.Instant { .now }
 }

@@ -1,5 +1,13 @@
 import CGale
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// One libcore HTTP server on one loop, serving an `Application`. Loop thread only.
 ///
 /// Requests are served by a pool of worker tasks, isolated to an actor whose executor is the
@@ -45,6 +53,20 @@ final class HTTPEngine: @unchecked Sendable {
         let flags: UInt32 = reusePort ? UInt32(GALE_LISTEN_REUSEPORT) : 0
         let r = gale_http_server_listen(raw, host, Int32(clamping: port), Int32(clamping: backlog ?? -1), flags, &l)
         if r < 0 { throw GaleError(code: r, operation: "listen on \(host ?? "*"):\(port)") }
+        var a = gale_addr()
+        _ = gale_listener_addr(l!, 0, &a)
+        return SocketAddress(raw: a)
+    }
+
+    /// Serve an already listening socket (the engine owns `fd` from now on). Loop thread.
+    func listen(fd: Int32) throws -> SocketAddress {
+        guard let raw else {
+            close(fd)
+            throw GaleError.closed("listen")
+        }
+        var l: OpaquePointer?
+        let r = gale_http_server_listen_fd(raw, fd, &l)
+        if r < 0 { throw GaleError(code: r, operation: "listen on inherited socket \(fd)") }
         var a = gale_addr()
         _ = gale_listener_addr(l!, 0, &a)
         return SocketAddress(raw: a)

@@ -2,6 +2,14 @@ import CGale
 import Logging
 import Synchronization
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// A web application: routes from path patterns to handler classes, and settings, like
 /// Tornado's `tornado.web.Application`.
 ///
@@ -76,6 +84,28 @@ public final class Application: Sendable {
                 let engine = try engine(on: loop)
                 return try engine.listen(host: host, port: p, reusePort: reuse, backlog: backlog)
             }
+        }
+        return bound!
+    }
+
+    /// Serve what arrives on an already listening socket - one passed by systemd socket
+    /// activation (see `SocketActivation`) or by a supervisor that keeps it across restarts -
+    /// on `loops` loops (threads), each accepting from it. The application owns `fd` now.
+    @discardableResult
+    public func listen(socket fd: Int32, loops: Int = 1) async throws -> SocketAddress {
+        precondition(loops >= 1, "listen needs at least one loop")
+        var eventLoops = [try EventLoop.shared]
+        if loops > 1 {
+            var made: [EventLoop] = []
+            for i in 0..<loops { made.append(try EventLoop(name: "gale-http-\(i)")) }
+            state.withLock { $0.ownedLoops += made }
+            eventLoops = made
+        }
+        var bound: SocketAddress?
+        for (i, loop) in eventLoops.enumerated() {
+            let mine = i == 0 ? fd : dup(fd) // one descriptor per loop's listener
+            if mine < 0 { throw GaleError.fromErrno("dup listening socket") }
+            bound = try await loop.submit { [self] in try engine(on: loop).listen(fd: mine) }
         }
         return bound!
     }
@@ -180,6 +210,9 @@ public struct Settings: @unchecked Sendable {
     public var idleTimeout: Duration = .seconds(60)
     /// Without body progress while one is being read (408 after; Tornado's body_timeout).
     public var bodyTimeout: Duration = .seconds(60)
+    /// On a graceful stop, how long an idle keep-alive connection may still send one more
+    /// request (answered with Connection: close) before it is closed.
+    public var drainTimeout: Duration = .seconds(1)
     /// 0 for no limit; past it new connections get 503.
     public var maxConnections = 0
     /// Output queue marks for streaming responses: `flush()` waits above `writeHighWater`.
@@ -202,6 +235,7 @@ public struct Settings: @unchecked Sendable {
         c.max_connections = UInt32(clamping: maxConnections)
         c.write_high_water = writeHighWater
         c.write_low_water = writeLowWater
+        c.drain_timeout_ns = drainTimeout.nanoseconds
         return c
     }
 }
