@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 static void process(gale_http_conn *c);
+static void begin_request(gale_http_conn *c, uint32_t head_len);
 
 static size_t queued(const gale_http_conn *c) { return c->in.len - c->in.off; }
 
@@ -208,8 +209,30 @@ static void deliver(gale_http_conn *c, size_t consumed) {
     c->served = 1;
     srv->requests++;
     srv->cbs->on_request(req, srv->ud);
-    /* Let the handler go on now (Swift tasks resume on the deferred queue). */
-    gale_loop_run_deferred(srv->loop);
+    /* Let the handler go on now (Swift tasks resume on the deferred queue). Not when this is a
+     * request pumped from inside that very run (see pump()): the run goes on by itself. */
+    if (!c->in_deferred) {
+        c->in_deferred = 1;
+        gale_loop_run_deferred(srv->loop);
+        if (!c->dead) c->in_deferred = 0;
+    }
+}
+
+/* A response ended inside the deferred run that process() started for this connection: hand
+ * over the next request now if it is already buffered whole and has no body, so a binding's
+ * worker finishing one request finds the next one waiting instead of suspending, and a batch
+ * of pipelined requests is answered in one run (and one write). Anything else - a partial
+ * head, a body, an error - is left to process(), which resumes once the run is over. */
+static void pump(gale_http_conn *c) {
+    if (c->closing || c->dead || c->req_active || !c->fields) return;
+    size_t q = queued(c);
+    if (q == 0) return;
+    int r = gale_http_parser_execute(&c->parser, c->in.data + c->in.off, q);
+    if (r <= 0) return; /* the parser keeps its progress (or its error) for process() */
+    const gale_http_head *h = &c->parser.head;
+    if (h->body_kind == GALE_HTTP_BODY_CHUNKED || (h->body_kind == GALE_HTTP_BODY_LENGTH && h->content_length > 0))
+        return;
+    begin_request(c, (uint32_t)r); /* no body: delivers at once, without a nested run */
 }
 
 /* A buffered body: 1 once it is complete, 0 if more must arrive, -1 after an error answer. */
@@ -471,7 +494,8 @@ void gale__http_conn_request_done(gale_http_conn *c) {
     gale_http_parser_reset(&c->parser);
     if (c->close_after || c->shutting) c->closing = 1;
     c->close_after = 0;
-    gale__http_conn_resume(c);
+    if (c->in_deferred) pump(c);
+    else gale__http_conn_resume(c);
 }
 
 /* ---- accepting -------------------------------------------------------------------------- */

@@ -77,7 +77,8 @@ struct gale_http_conn {
     uint32_t dispatching;  /* >0 while inside our own read processing */
     unsigned reading : 1, got_eof : 1, closing : 1, lingering : 1, dead : 1, refused : 1,
         in_body : 1, body_chunked : 1, req_active : 1, req_in_in : 1, resume_queued : 1,
-        write_watch : 1, shutting : 1, served : 1, body_progress : 1, close_after : 1;
+        write_watch : 1, shutting : 1, served : 1, body_progress : 1, close_after : 1,
+        in_deferred : 1;
 };
 
 struct gale_http_server {

@@ -181,6 +181,19 @@ final class HTTPConnection: @unchecked Sendable {
     @exclusivity(unchecked) private var writableWaiter: UnsafeContinuation<Void, any Error>?
     @exclusivity(unchecked) private var body: RequestBodyStream?
     @exclusivity(unchecked) fileprivate var currentRequest: OpaquePointer?
+    // The last entity tag made on this connection: a page served again reuses its String.
+    @exclusivity(unchecked) private var lastEtag: String?
+    @exclusivity(unchecked) private var lastEtagBytes = [UInt8](repeating: 0, count: 42)
+
+    /// The entity tag (42 characters at `tag`) as a String, reusing the last one if equal.
+    func etagString(_ tag: UnsafePointer<CChar>) -> String {
+        let same = lastEtag != nil && lastEtagBytes.withUnsafeBytes { memcmp($0.baseAddress!, tag, 42) == 0 }
+        if same, let e = lastEtag { return e }
+        let e = String(cString: tag)
+        lastEtagBytes.withUnsafeMutableBytes { _ = memcpy($0.baseAddress!, tag, 42) }
+        lastEtag = e
+        return e
+    }
 
     fileprivate func beginRequest(_ req: OpaquePointer) {
         currentRequest = req

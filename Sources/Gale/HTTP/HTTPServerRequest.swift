@@ -26,8 +26,11 @@ public final class HTTPServerRequest: @unchecked Sendable {
     /// The client's address.
     public let peer: SocketAddress?
 
-    private let head: [UInt8]            // the raw head, request line to the empty line
-    private let fields: [gale_http_field] // offsets into head
+    /// The raw head (request line to the empty line), then the fields' offsets into it: one
+    /// allocation for both.
+    private let storage: [UInt8]
+    private let headLength: Int
+    private let fieldCount: Int
     private let targetRange: Range<Int>
     private let queryRange: Range<Int>
     private let versionNumber: Int
@@ -41,10 +44,17 @@ public final class HTTPServerRequest: @unchecked Sendable {
         self.raw = raw
         let h = gale_http_request_head(raw)
         let base = UnsafeRawPointer(h.ptr!)
-        head = Array(UnsafeRawBufferPointer(start: base, count: h.len))
         var n: UInt32 = 0
         let f = gale_http_request_fields(raw, &n)
-        fields = n == 0 ? [] : Array(UnsafeBufferPointer(start: f, count: Int(n)))
+        let fieldBytes = Int(n) * MemoryLayout<gale_http_field>.stride
+        headLength = h.len
+        fieldCount = Int(n)
+        storage = [UInt8](unsafeUninitializedCapacity: h.len + fieldBytes) { buf, count in
+            let dst = UnsafeMutableRawBufferPointer(buf)
+            dst.baseAddress!.copyMemory(from: base, byteCount: h.len)
+            if fieldBytes > 0 { (dst.baseAddress! + h.len).copyMemory(from: UnsafeRawPointer(f), byteCount: fieldBytes) }
+            count = h.len + fieldBytes
+        }
         func range(_ s: gale_slice) -> Range<Int> {
             guard let p = s.ptr, s.len > 0 else { return 0..<0 }
             let start = UnsafeRawPointer(p) - base
@@ -56,7 +66,7 @@ public final class HTTPServerRequest: @unchecked Sendable {
         versionNumber = Int(gale_http_request_version(raw))
         peer = SocketAddress(raw: gale_http_request_peer(raw).pointee)
         method = string(gale_http_request_method(raw))
-        path = head.withUnsafeBytes { String(decoding: UnsafeRawBufferPointer(rebasing: $0[pathRange]), as: UTF8.self) }
+        path = storage.withUnsafeBytes { String(decoding: UnsafeRawBufferPointer(rebasing: $0[pathRange]), as: UTF8.self) }
     }
 
     /// A request built by hand (tests, internal redirects).
@@ -73,8 +83,10 @@ public final class HTTPServerRequest: @unchecked Sendable {
             fields.append(gale_http_field(name_off: UInt32(nameOff), name_len: UInt32(name.utf8.count),
                                           value_off: UInt32(valueOff), value_len: UInt32(value.utf8.count)))
         }
-        head = line + [13, 10]
-        self.fields = fields
+        let head = line + [13, 10]
+        headLength = head.count
+        fieldCount = fields.count
+        storage = head + fields.withUnsafeBytes { Array($0) }
         let targetStart = method.utf8.count + 1
         targetRange = targetStart..<targetStart + uri.utf8.count
         if let q = uri.utf8.firstIndex(of: UInt8(ascii: "?")) {
@@ -91,7 +103,12 @@ public final class HTTPServerRequest: @unchecked Sendable {
     }
 
     private func text(_ r: Range<Int>) -> String {
-        head.withUnsafeBytes { String(decoding: UnsafeRawBufferPointer(rebasing: $0[r]), as: UTF8.self) }
+        storage.withUnsafeBytes { String(decoding: UnsafeRawBufferPointer(rebasing: $0[r]), as: UTF8.self) }
+    }
+
+    /// The i-th field's offsets (stored unaligned after the head).
+    private func field(_ i: Int, in bytes: UnsafeRawBufferPointer) -> gale_http_field {
+        bytes.loadUnaligned(fromByteOffset: headLength + i * MemoryLayout<gale_http_field>.stride, as: gale_http_field.self)
     }
 
     /// The request-target as sent ("/search?q=gale").
@@ -107,7 +124,8 @@ public final class HTTPServerRequest: @unchecked Sendable {
     public var headers: HTTPHeaders {
         if let h = copiedHeaders { return h }
         var h = HTTPHeaders()
-        for f in fields {
+        for i in 0..<fieldCount {
+            let f = storage.withUnsafeBytes { field(i, in: $0) }
             h.add(text(Int(f.name_off)..<Int(f.name_off + f.name_len)), text(Int(f.value_off)..<Int(f.value_off + f.value_len)))
         }
         copiedHeaders = h
@@ -117,21 +135,23 @@ public final class HTTPServerRequest: @unchecked Sendable {
     /// The first value of a header (case-insensitive), without building the whole map.
     public func header(_ name: String) -> String? {
         var name = name
-        let index: Int? = name.withUTF8 { n in
-            head.withUnsafeBytes { h in
-                for (i, f) in fields.enumerated() where Int(f.name_len) == n.count {
+        let found: gale_http_field? = name.withUTF8 { n in
+            storage.withUnsafeBytes { h in
+                for i in 0..<fieldCount {
+                    let f = field(i, in: h)
+                    guard Int(f.name_len) == n.count else { continue }
                     var same = true
                     for j in 0..<n.count where lowerASCII(h[Int(f.name_off) + j]) != lowerASCII(n[j]) {
                         same = false
                         break
                     }
-                    if same { return i }
+                    if same { return f }
                 }
                 return nil
             }
         }
-        guard let i = index else { return nil }
-        return text(Int(fields[i].value_off)..<Int(fields[i].value_off + fields[i].value_len))
+        guard let f = found else { return nil }
+        return text(Int(f.value_off)..<Int(f.value_off + f.value_len))
     }
 
     /// The body (empty if none, or if it was streamed to the handler).

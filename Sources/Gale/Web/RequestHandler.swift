@@ -70,6 +70,9 @@ open class RequestHandler {
     @exclusivity(unchecked) private var etag: String?
     /// A header set with characters a header cannot hold; reported when the head is sent.
     @exclusivity(unchecked) private var invalidHeader: String?
+    /// The body written so far: a single written string is kept as it is (no copy; a literal
+    /// page costs nothing), anything more goes to `buffer`. Never both.
+    @exclusivity(unchecked) private var text: String?
     @exclusivity(unchecked) private var buffer: [UInt8] = []
     /// True once the head has been sent (by `flush()`).
     @exclusivity(unchecked) public private(set) var headersWritten = false
@@ -109,8 +112,8 @@ open class RequestHandler {
     /// quoted hex SHA-1).
     open func computeEtag() -> String? {
         withUnsafeTemporaryAllocation(of: CChar.self, capacity: 43) { out in
-            buffer.withUnsafeBytes { gale_http_etag($0.baseAddress ?? UnsafeRawPointer(bitPattern: 1)!, $0.count, out.baseAddress!) }
-            return String(cString: out.baseAddress!)
+            withBody { gale_http_etag($0.baseAddress ?? UnsafeRawPointer(bitPattern: 1)!, $0.count, out.baseAddress!) }
+            return context.connection.etagString(out.baseAddress!)
         }
     }
 
@@ -168,18 +171,46 @@ open class RequestHandler {
     /// Append text to the response (UTF-8).
     public func write(_ text: String) {
         precondition(!finished, "write() after finish()")
-        buffer.append(contentsOf: text.utf8)
+        if self.text == nil && buffer.isEmpty {
+            self.text = text
+        } else {
+            spill()
+            buffer.append(contentsOf: text.utf8)
+        }
+    }
+
+    /// Move a kept string into the byte buffer (a second write, or bytes after it).
+    private func spill() {
+        if let t = text {
+            buffer.append(contentsOf: t.utf8)
+            text = nil
+        }
+    }
+
+    /// The body written so far, as bytes, without copying a kept string.
+    private func withBody<R>(_ body: (UnsafeRawBufferPointer) -> R) -> R {
+        if var t = text { return t.withUTF8 { body(UnsafeRawBufferPointer($0)) } }
+        return buffer.withUnsafeBytes(body)
+    }
+
+    private var bodyIsEmpty: Bool { text.map(\.utf8.isEmpty) ?? buffer.isEmpty }
+
+    private func clearBody() {
+        text = nil
+        buffer.removeAll(keepingCapacity: true)
     }
 
     /// Append bytes to the response.
     public func write(_ bytes: [UInt8]) {
         precondition(!finished, "write() after finish()")
+        spill()
         buffer.append(contentsOf: bytes)
     }
 
     /// Append bytes to the response.
     public func write(_ data: Data) {
         precondition(!finished, "write() after finish()")
+        spill()
         buffer.append(contentsOf: data)
     }
 
@@ -189,6 +220,7 @@ open class RequestHandler {
         precondition(!finished, "write() after finish()")
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
+        spill()
         buffer.append(contentsOf: try encoder.encode(value))
         contentType = "application/json; charset=UTF-8"
     }
@@ -201,9 +233,9 @@ open class RequestHandler {
         guard let raw = context.raw, !context.connection.aborted else { throw GaleError.closed("flush") }
         if !headersWritten { try sendHead(raw) }
         var r: Int32 = 0
-        if !buffer.isEmpty {
-            r = buffer.withUnsafeBytes { gale_http_response_write(raw, $0.baseAddress!, $0.count) }
-            buffer.removeAll(keepingCapacity: true)
+        if !bodyIsEmpty {
+            r = withBody { gale_http_response_write(raw, $0.baseAddress!, $0.count) }
+            clearBody()
         }
         if r >= 0 { r = gale_http_response_flush(raw) }
         if r < 0 { throw GaleError(code: r, operation: "flush") }
@@ -230,13 +262,13 @@ open class RequestHandler {
                let computed = computeEtag() {
                 etag = computed // ours: needs no check
                 if checkEtagHeader(computed) {
-                    buffer.removeAll()
+                    clearBody()
                     statusCode = 304
                     reason = nil
                 }
             }
             if statusCode == 204 || statusCode == 304 || (100..<200).contains(statusCode) {
-                buffer.removeAll()
+                clearBody()
                 contentType = nil // no representation (Tornado clears these headers)
             }
             try sendHead(raw) // a bad header throws here, before anything is sent
@@ -244,8 +276,8 @@ open class RequestHandler {
         finished = true
         context.raw = nil
         request.responseEnded() // before the C request goes away with the response
-        let r = buffer.withUnsafeBytes { gale_http_response_end(raw, $0.baseAddress, $0.count) }
-        buffer = []
+        let r = withBody { gale_http_response_end(raw, $0.baseAddress, $0.count) }
+        clearBody()
         onFinish()
         if r < 0 && r != -EPIPE { throw GaleError(code: r, operation: "finish") }
     }
@@ -264,7 +296,7 @@ open class RequestHandler {
             if !finished { try? finish() }
             return
         }
-        buffer.removeAll()
+        clearBody()
         extraHeaders.removeAll()
         etag = nil
         invalidHeader = nil
