@@ -379,6 +379,55 @@ struct WebTests {
         await app.stop()
     }
 
+    /// A batch of pipelined requests in one write, mixing bodies, an awaiting handler and plain
+    /// pages: every answer comes back whole and in order, and the connection keeps serving.
+    @Test func pipelinedBatchIsAnsweredInOrder() async throws {
+        let app = try testApp()
+        let loop = try EventLoop(name: "gale-web-pipeline")
+        defer { loop.shutdown() }
+        let port = try await app.listen(0, address: "127.0.0.1", on: [loop]).port!
+        let stream = try await TCPClient.connect(host: "127.0.0.1", port: port, loop: loop)
+        let form = "name=gale"
+        var batch = ""
+        for i in 0..<20 {
+            switch i % 4 {
+            case 0: batch += "GET /story/\(i) HTTP/1.1\r\nHost: x\r\n\r\n"
+            case 1: batch += "POST /args HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: \(form.utf8.count)\r\n\r\n\(form)"
+            case 2: batch += "GET /slow?ms=5 HTTP/1.1\r\nHost: x\r\n\r\n"
+            default: batch += "GET /u/ann/\(i) HTTP/1.1\r\nHost: x\r\n\r\n"
+            }
+        }
+        try await stream.write(batch + "GET /story/99 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        let bytes = try await stream.readToEnd()
+        stream.close()
+        // Split the byte stream into responses by their Content-Length.
+        var bodies: [String] = []
+        var at = 0
+        let crlf2: [UInt8] = [13, 10, 13, 10]
+        while at < bytes.count {
+            guard let headEnd = (at...(bytes.count - 4)).first(where: { Array(bytes[$0..<$0 + 4]) == crlf2 }) else { break }
+            let head = String(decoding: bytes[at..<headEnd], as: UTF8.self)
+            #expect(head.hasPrefix("HTTP/1.1 200 OK"))
+            let lengthLine = head.split(separator: "\r\n").first { $0.lowercased().hasPrefix("content-length:") }
+            let length = Int(lengthLine!.split(separator: ":")[1].filter { $0 != " " })!
+            bodies.append(String(decoding: bytes[(headEnd + 4)..<(headEnd + 4 + length)], as: UTF8.self))
+            at = headEnd + 4 + length
+        }
+        var expected: [String] = []
+        for i in 0..<20 {
+            switch i % 4 {
+            case 0: expected.append("story \(i)")
+            case 1: expected.append("name=gale body=\(form.utf8.count)")
+            case 2: expected.append("slow done")
+            default: expected.append("user=ann item=\(i)")
+            }
+        }
+        expected.append("story 99")
+        #expect(bodies == expected)
+        #expect(at == bytes.count)
+        await app.stop()
+    }
+
     @Test func invalidRoutePatternIsAnError() {
         #expect(throws: GaleError.self) { _ = try Application([("/(unclosed", PageHandler.self)]) }
     }
