@@ -155,6 +155,21 @@ func residentBytes() -> Int {
     return resident * Int(sysconf(Int32(_SC_PAGESIZE)))
 }
 
+/// Records where its code runs. This test module is built without NonisolatedNonsendingByDefault,
+/// like many users' code: overrides still run on the serving loop, and so does a @concurrent
+/// helper (the worker task prefers the loop as its executor).
+final class WhereHandler: RequestHandler {
+    nonisolated(nonsending) func sameContext() async -> Bool { EventLoop.current != nil }
+    @concurrent static func concurrentHelper() async -> Bool { EventLoop.current != nil }
+    override func get() async throws {
+        let atStart = EventLoop.current.map { $0.name } ?? "none"
+        let inHelper = await sameContext()
+        let inConcurrent = await WhereHandler.concurrentHelper()
+        let afterAwaits = EventLoop.current.map { $0.name } ?? "none"
+        write("\(atStart) \(inHelper) \(inConcurrent) \(afterAwaits)")
+    }
+}
+
 func testApp(settings: Settings = Settings()) throws -> Application {
     try Application([
         ("/", PageHandler.self),
@@ -173,6 +188,7 @@ func testApp(settings: Settings = Settings()) throws -> Application {
         ("/upload", UploadHandler.self),
         ("/slow", SlowHandler.self),
         ("/forever", ForeverHandler.self),
+        ("/where", WhereHandler.self),
     ], settings: settings)
 }
 
@@ -425,6 +441,18 @@ struct WebTests {
         expected.append("story 99")
         #expect(bodies == expected)
         #expect(at == bytes.count)
+        await app.stop()
+    }
+
+    @Test func handlersRunOnTheServingLoop() async throws {
+        #expect(EventLoop.current == nil) // the test itself runs on the global pool
+        let app = try testApp()
+        let loop = try EventLoop(name: "gale-web-where")
+        defer { loop.shutdown() }
+        let port = try await app.listen(0, address: "127.0.0.1", on: [loop]).port!
+        let client = try HTTPClient(port: port, loop: loop)
+        #expect(try await client.fetch("/where").text == "gale-web-where true true gale-web-where")
+        client.close()
         await app.stop()
     }
 

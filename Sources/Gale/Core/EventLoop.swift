@@ -80,6 +80,13 @@ public final class EventLoop: @unchecked Sendable {
         }
     }
 
+    /// The loop whose thread runs the caller, or nil off every loop thread (Tornado's
+    /// `IOLoop.current()`): in a request handler or a connection handler, the loop serving it.
+    public static var current: EventLoop? {
+        guard let c = gale_loop_current(), let data = gale_loop_get_data(c) else { return nil }
+        return Unmanaged<EventLoop>.fromOpaque(data).takeUnretainedValue()
+    }
+
     /// True when called on this loop's thread.
     public var inEventLoop: Bool { gale_loop_in_loop_thread(raw) != 0 }
 
