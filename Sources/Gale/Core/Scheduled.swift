@@ -19,12 +19,15 @@ public final class Scheduled: @unchecked Sendable {
     /// Stop it: a one-shot call that has not run yet never will; a periodic one stops ticking.
     /// Safe to call more than once, from any thread, and from inside its own call.
     public func cancel() {
-        loop.runOnLoop { [self] in
-            cancelled = true
-            if let t = timer {
-                timer = nil
-                gale_timer_free(t)
-            }
+        // On the loop (the common case) no closure is made: nothing to allocate.
+        if loop.inEventLoop { cancelOnLoop() } else { loop.execute { [self] in cancelOnLoop() } }
+    }
+
+    private func cancelOnLoop() {
+        cancelled = true
+        if let t = timer {
+            timer = nil
+            gale_timer_free(t)
         }
     }
 
@@ -70,7 +73,7 @@ extension EventLoop {
     @discardableResult
     public func schedule(after delay: Duration, _ body: @escaping @Sendable () -> Void) -> Scheduled {
         let s = Scheduled(loop: self, periodic: false, body: body)
-        runOnLoop { s.start(after: delay, every: nil) }
+        if inEventLoop { s.start(after: delay, every: nil) } else { execute { s.start(after: delay, every: nil) } }
         return s
     }
 
@@ -81,7 +84,8 @@ extension EventLoop {
                       _ body: @escaping @Sendable () -> Void) -> Scheduled {
         precondition(interval > .zero, "EventLoop.every needs a positive interval")
         let s = Scheduled(loop: self, periodic: true, body: body)
-        runOnLoop { s.start(after: startingAfter ?? interval, every: interval) }
+        let first = startingAfter ?? interval
+        if inEventLoop { s.start(after: first, every: interval) } else { execute { s.start(after: first, every: interval) } }
         return s
     }
 
