@@ -1,0 +1,91 @@
+# Shared by bench/*.sh (sourced, not run). Builds what the benchmarks need and starts/stops
+# servers one at a time, pinned, the way ../shared/bench/run.sh does.
+#
+# Knobs (env): BUILD_DIR (default <repo>/build/bench), SKIP_SWIFT_BUILD=1 (use the existing
+# .build/release/gale), SERVER_CPU=0 LOAD_CPU=1, CC=gcc.
+
+BENCH="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+ROOT="$(cd "$BENCH/.." && pwd)"
+BUILD_DIR="${BUILD_DIR:-$ROOT/build/bench}"
+SERVER_CPU="${SERVER_CPU:-0}"; LOAD_CPU="${LOAD_CPU:-1}"
+CC="${CC:-gcc}"
+GALE_BIN="$ROOT/.build/release/gale"
+CLK_TCK="$(getconf CLK_TCK)"
+mkdir -p "$BUILD_DIR"
+
+# cc_build OUT SRC... [-- EXTRA FLAGS]: compile with -O2 when a source is newer than OUT.
+cc_build() {
+  local out="$1"; shift
+  local srcs=() flags=() f stale=no
+  while [ $# -gt 0 ]; do
+    if [ "$1" = "--" ]; then shift; flags=("$@"); break; fi
+    srcs+=("$1"); shift
+  done
+  [ -x "$out" ] || stale=yes
+  for f in "${srcs[@]}" "$ROOT"/include/*.h; do [ "$f" -nt "$out" ] && stale=yes; done
+  [ "$stale" = no ] && return 0
+  echo "== cc -O2 $(basename "$out")" >&2
+  # shellcheck disable=SC2068
+  "$CC" -O2 -g -std=gnu11 -Wall -Wextra -o "$out" "${srcs[@]}" ${flags[@]}
+}
+
+LIBEVENT_FLAGS="$(pkg-config --cflags --libs libevent)"
+LIBCORE_SRCS=("$ROOT"/CSources/*.c)
+# libcore compiled straight into the benchmark (as CMake and SwiftPM both compile it: -O2, _GNU_SOURCE).
+LIBCORE_FLAGS="-D_GNU_SOURCE -I$ROOT/include -Wno-unused-parameter $(pkg-config --cflags --libs libevent_pthreads libevent) -lpthread"
+
+build_gale() {
+  if [ "${SKIP_SWIFT_BUILD:-0}" = 1 ] && [ -x "$GALE_BIN" ]; then return 0; fi
+  echo "== swift build -c release --product gale" >&2
+  (cd "$ROOT" && swift build -c release --product gale 2>&1 | tail -1) >&2
+  [ -x "$GALE_BIN" ] || { echo "no $GALE_BIN after the build" >&2; return 1; }
+}
+
+cpu_ticks() { awk '{ sub(/.*\) /, ""); print $12 + $13 }' "/proc/$1/stat" 2>/dev/null; }
+status_kb() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status" 2>/dev/null; }
+
+port_busy() { ss -Hltn "sport = :$1" | grep -q .; }
+
+# wait_port PORT PID: until something accepts on 127.0.0.1:PORT (30 s), or PID dies.
+wait_port() {
+  local port="$1" pid="$2" t
+  for t in $(seq 1 300); do
+    kill -0 "$pid" 2>/dev/null || return 1
+    ss -Hltn "sport = :$port" | grep -q . && return 0
+    sleep 0.1
+  done
+  return 1
+}
+
+SERVER_PID=""
+# start_server PORT LOG CMD...: start CMD pinned to SERVER_CPU; sets SERVER_PID.
+start_server() {
+  local port="$1" log="$2"; shift 2
+  if port_busy "$port"; then echo "port $port is already in use" >&2; return 1; fi
+  taskset -c "$SERVER_CPU" "$@" >>"$log" 2>&1 &
+  SERVER_PID=$!
+  if ! wait_port "$port" "$SERVER_PID"; then
+    echo "server did not start listening on $port: $*; see $log" >&2
+    stop_server; return 1
+  fi
+}
+
+stop_server() {
+  [ -n "$SERVER_PID" ] || return 0
+  kill -TERM "$SERVER_PID" 2>/dev/null
+  for _ in $(seq 1 100); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.1; done
+  kill -0 "$SERVER_PID" 2>/dev/null && kill -KILL "$SERVER_PID" 2>/dev/null
+  wait "$SERVER_PID" 2>/dev/null
+  SERVER_PID=""
+}
+
+raise_nofile() { ulimit -n "$(ulimit -Hn)" 2>/dev/null || true; }
+
+env_header() {
+  echo "date: $(date -Is)"
+  echo "host: $(uname -srm), $(nproc) cpus, $(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo)"
+  echo "cpu: $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)"
+  echo "commit: $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null)$(git -C "$ROOT" diff --quiet 2>/dev/null || echo ' (dirty)')"
+  echo "libevent: $(pkg-config --modversion libevent); $(${CC} --version | head -1); $(swift --version 2>/dev/null | head -1)"
+  echo "pinning: server taskset -c $SERVER_CPU, load taskset -c $LOAD_CPU"
+}
