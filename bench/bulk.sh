@@ -6,17 +6,21 @@
 #   bench/bulk.sh                               # 2 GiB per run, 5 interleaved rounds
 #   BYTES=$((4<<30)) PAIRS="c gale" bench/bulk.sh
 # Knobs (env): BYTES=2147483648 ROUNDS=5 PORT=47320 SERVER_CPU=0 LOAD_CPU=1 RESULTS_DIR=...
-#              PAIRS="c gale gale-client+c-sink c-client+gale-sink" SKIP_SWIFT_BUILD=1
+#              PAIRS="c gale gale-client+c-sink c-client+gale-sink c-256k" SKIP_SWIFT_BUILD=1
+# Pairs: c = C client -> C sink (65,533-byte writes, the target's baseline); gale = gale -> gale;
+# the two mixed pairs; c-256k = the C pair with 262,132-byte writes, the size gale's stream hands
+# to writev (its bufferevent coalesces queued chunks up to 256 KiB), i.e. C batching like gale.
 # Method: per run a fresh sink `taskset -c SERVER_CPU`, the client `taskset -c LOAD_CPU` under
 # /usr/bin/time. MiB/s is the client's figure: BYTES / (connected -> server closed, after the
 # client's shutdown(SHUT_WR)), which both clients compute the same way. The sink must report
 # exactly BYTES received. Sink CPU % is its utime+stime over the client's run; client CPU %
-# and peak RSS come from /usr/bin/time (whole process, start-up included).
+# and peak RSS come from /usr/bin/time (whole process, start-up included); core busy % is each
+# pinned CPU's non-idle share over the client's run from /proc/stat, softirq included.
 set -uo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 
 BYTES="${BYTES:-2147483648}"; ROUNDS="${ROUNDS:-5}"; PORT="${PORT:-47320}"
-PAIRS="${PAIRS:-c gale gale-client+c-sink c-client+gale-sink}"
+PAIRS="${PAIRS:-c gale gale-client+c-sink c-client+gale-sink c-256k}"
 RESULTS_DIR="${RESULTS_DIR:-$BUILD_DIR/results/bulk-$(date +%Y%m%d-%H%M%S)}"
 mkdir -p "$RESULTS_DIR"
 
@@ -30,9 +34,10 @@ sink_cmd() {  # sink_cmd c|gale
     gale) printf '%s\n' "$GALE_BIN" sink-server --port "$PORT" ;;
   esac
 }
-client_cmd() {  # client_cmd c|gale
+client_cmd() {  # client_cmd c|c256|gale
   case "$1" in
     c) printf '%s\n' "$BUILD_DIR/c_bulk_client" "$PORT" "$BYTES" ;;
+    c256) printf '%s\n' "$BUILD_DIR/c_bulk_client" "$PORT" "$BYTES" 262144 ;;
     gale) printf '%s\n' "$GALE_BIN" bulk-client --port "$PORT" --bytes "$BYTES" --no-progress ;;
   esac
 }
@@ -42,6 +47,7 @@ sides() {  # sides PAIR -> "client sink"
     gale) echo "gale gale" ;;
     gale-client+c-sink) echo "gale c" ;;
     c-client+gale-sink) echo "c gale" ;;
+    c-256k) echo "c256 c" ;;
     *) return 1 ;;
   esac
 }
@@ -61,7 +67,7 @@ trap 'stop_server; exit 130' INT TERM
 } | tee "$RESULTS_DIR/env.txt"
 
 RUNS="$RESULTS_DIR/runs.tsv"
-printf 'name\tround\tok\tmib_s\tsink_mib_s\tsrv_cpu\tclient_cpu\tsink_hwm_mib\tclient_hwm_mib\n' >"$RUNS"
+printf 'name\tround\tok\tmib_s\tsink_mib_s\tsrv_cpu\tclient_cpu\tsrv_core\tclient_core\tsink_hwm_mib\tclient_hwm_mib\n' >"$RUNS"
 
 for r in $(seq 1 "$ROUNDS"); do
   for p in $PAIRS; do
@@ -71,12 +77,12 @@ for r in $(seq 1 "$ROUNDS"); do
     log="$RESULTS_DIR/$p.r$r.sink.log"; out="$RESULTS_DIR/$p.r$r.client.txt"; tm="$RESULTS_DIR/$p.r$r.time"
     echo "--- $p round $r ($(date +%T))"
     if ! start_server "$PORT" "$log" "${scmd[@]}"; then
-      printf '%s\t%s\tno\t\t\t\t\t\t\n' "$p" "$r" >>"$RUNS"; continue
+      printf '%s\t%s\tno\t\t\t\t\t\t\t\t\n' "$p" "$r" >>"$RUNS"; continue
     fi
     ok=yes
-    t0="$(cpu_ticks "$SERVER_PID")"; w0="$(date +%s.%N)"
+    t0="$(cpu_ticks "$SERVER_PID")"; w0="$(date +%s.%N)"; s0="$(cpu_stat "$SERVER_CPU")"; l0="$(cpu_stat "$LOAD_CPU")"
     /usr/bin/time -f '%e %U %S %M' -o "$tm" taskset -c "$LOAD_CPU" "${ccmd[@]}" >"$out" 2>&1 || ok=no
-    w1="$(date +%s.%N)"; t1="$(cpu_ticks "$SERVER_PID")"
+    w1="$(date +%s.%N)"; t1="$(cpu_ticks "$SERVER_PID")"; s1="$(cpu_stat "$SERVER_CPU")"; l1="$(cpu_stat "$LOAD_CPU")"
     # the sink prints its line when the connection ends; give it a moment
     for _ in $(seq 1 50); do grep -q 'All Data Received' "$log" && break; sleep 0.1; done
     hwm="$(status_kb "$SERVER_PID" VmHWM)"
@@ -90,7 +96,8 @@ for r in $(seq 1 "$ROUNDS"); do
     sink_mib_s="$(awk -v b="$BYTES" -v t="${got_t:-0}" 'BEGIN { if (t > 0) printf "%.1f", b / t / 1048576 }')"
     srv="$(awk -v a="$t0" -v b="$t1" -v w0="$w0" -v w1="$w1" -v hz="$CLK_TCK" 'BEGIN { if (a != "" && b != "") printf "%.0f", 100 * (b - a) / hz / (w1 - w0) }')"
     cli="$(awk -v e="${e:-0}" -v u="${u:-0}" -v s="${s:-0}" 'BEGIN { if (e > 0) printf "%.0f", 100 * (u + s) / e }')"
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$p" "$r" "$ok" "$mib_s" "$sink_mib_s" "$srv" "$cli" \
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$p" "$r" "$ok" "$mib_s" "$sink_mib_s" "$srv" "$cli" \
+      "$(busy_pct "$s0" "$s1")" "$(busy_pct "$l0" "$l1")" \
       "$(awk -v k="${hwm:-}" 'BEGIN { if (k != "") printf "%.1f", k / 1024 }')" \
       "$(awk -v k="${m:-}" 'BEGIN { if (k != "") printf "%.1f", k / 1024 }')" >>"$RUNS"
     echo "    client: $(cat "$out" | tail -1) | sink: $(grep 'All Data Received' "$log" | tail -1)"
@@ -102,7 +109,9 @@ done
   python3 "$BENCH/lib/table.py" "$RUNS" --order "$PAIRS" \
     --title "### Bulk: $BYTES bytes over one loopback connection, median of $ROUNDS (min–max)" \
     --col mib_s "MiB/s (client)" 1 --col sink_mib_s "MiB/s (sink)" 1 --col srv_cpu "sink CPU %" 0 \
-    --col client_cpu "client CPU %" 0 --col sink_hwm_mib "sink peak RSS MiB" 1 --col client_hwm_mib "client peak RSS MiB" 1 \
-    --ratio mib_s gale c --ratio mib_s gale-client+c-sink c --ratio mib_s c-client+gale-sink c
+    --col client_cpu "client CPU %" 0 --col srv_core "sink core busy %" 0 --col client_core "client core busy %" 0 \
+    --col sink_hwm_mib "sink peak RSS MiB" 1 --col client_hwm_mib "client peak RSS MiB" 1 \
+    --ratio mib_s gale c --ratio mib_s gale-client+c-sink c --ratio mib_s c-client+gale-sink c \
+    --ratio mib_s gale c-256k
 } | tee "$RESULTS_DIR/table.md"
 echo "raw results: $RESULTS_DIR"

@@ -7,11 +7,17 @@
 # Knobs (env): ROUNDS=3 DURATION=10 (s, measured) WARMUP=2 (s) CONNS=4 BLOCK=65536 PORT=47310
 #              ONLY="c libcore gale epoll" SERVER_CPU=0 LOAD_CPU=1 RESULTS_DIR=... SKIP_SWIFT_BUILD=1
 #              BUILD_DIR=<repo>/build/bench
+# Optional servers (not in the default ONLY): libcore-notrim, gale-notrim = the same binaries
+# with GLIBC_TUNABLES fixing malloc's trim and mmap thresholds (the allocator then neither
+# returns freed heap to the kernel nor mmaps large blocks): shows what the page faults from
+# per-write buffer allocation cost (see RESULTS-foundation.md).
 # Method: one server at a time, started fresh for every run, `taskset -c SERVER_CPU`; the load
 # generator (bench/echo/echo_load.c) `taskset -c LOAD_CPU`: CONNS full-duplex connections
 # writing BLOCK-byte blocks and verifying every echoed byte; WARMUP s, then DURATION s counted,
 # then it waits for every byte to come back. Rounds are round-robin (c libcore gale epoll, c ...).
-# Columns: echoed MiB/s; server and load CPU % over the counted window (100 = one core);
+# Columns: echoed MiB/s; server and load CPU % over the counted window (the process's own
+# utime+stime, 100 = one core); core busy % = the whole CPU's non-idle share over the window
+# from /proc/stat, softirq included (loopback TCP work that no process is charged for);
 # peak RSS = the server's VmHWM after the run; threads = the server's thread count.
 set -uo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
@@ -22,12 +28,13 @@ ONLY="${ONLY:-c libcore gale epoll}"
 RESULTS_DIR="${RESULTS_DIR:-$BUILD_DIR/results/echo-$(date +%Y%m%d-%H%M%S)}"
 mkdir -p "$RESULTS_DIR"
 
+NOTRIM="GLIBC_TUNABLES=glibc.malloc.trim_threshold=268435456:glibc.malloc.mmap_threshold=33554432"
 E="$BENCH/echo"
 cc_build "$BUILD_DIR/echo_load" "$E/echo_load.c" || exit 1
 cc_build "$BUILD_DIR/c_echo_server" "$E/c_echo_server.c" -- $LIBEVENT_FLAGS || exit 1
 cc_build "$BUILD_DIR/epoll_echo_server" "$E/epoll_echo_server.c" || exit 1
 cc_build "$BUILD_DIR/libcore_echo_server" "$E/libcore_echo_server.c" "${LIBCORE_SRCS[@]}" -- $LIBCORE_FLAGS || exit 1
-if [[ " $ONLY " == *" gale "* ]]; then build_gale || exit 1; fi
+if [[ "$ONLY" == *gale* ]]; then build_gale || exit 1; fi
 
 server_cmd() {  # server_cmd NAME -> the command, one word per line
   case "$1" in
@@ -35,6 +42,8 @@ server_cmd() {  # server_cmd NAME -> the command, one word per line
     libcore) printf '%s\n' "$BUILD_DIR/libcore_echo_server" "$PORT" ;;
     gale)    printf '%s\n' "$GALE_BIN" echo-server --quiet --port "$PORT" ;;
     epoll)   printf '%s\n' "$BUILD_DIR/epoll_echo_server" "$PORT" ;;
+    libcore-notrim) printf '%s\n' env "$NOTRIM" "$BUILD_DIR/libcore_echo_server" "$PORT" ;;
+    gale-notrim)    printf '%s\n' env "$NOTRIM" "$GALE_BIN" echo-server --quiet --port "$PORT" ;;
     *) return 1 ;;
   esac
 }
@@ -50,15 +59,16 @@ trap 'stop_server; exit 130' INT TERM
 } | tee "$RESULTS_DIR/env.txt"
 
 RUNS="$RESULTS_DIR/runs.tsv"
-printf 'name\tround\tok\tmib_s\tsrv_cpu\tload_cpu\tconn_min\tconn_max\thwm_mib\tthreads\n' >"$RUNS"
+printf 'name\tround\tok\tmib_s\tsrv_cpu\tload_cpu\tsrv_core\tload_core\tconn_min\tconn_max\thwm_mib\tthreads\n' >"$RUNS"
 
 for r in $(seq 1 "$ROUNDS"); do
   for n in $ONLY; do
-    mapfile -t cmd < <(server_cmd "$n") || { echo "unknown server $n" >&2; continue; }
+    mapfile -t cmd < <(server_cmd "$n")
+    [ ${#cmd[@]} -gt 0 ] || { echo "unknown server $n" >&2; continue; }
     log="$RESULTS_DIR/$n.server.log"; out="$RESULTS_DIR/$n.r$r.load.txt"
     echo "--- $n round $r ($(date +%T))"
     if ! start_server "$PORT" "$log" "${cmd[@]}"; then
-      printf '%s\t%s\tno\t\t\t\t\t\t\t\n' "$n" "$r" >>"$RUNS"; continue
+      printf '%s\t%s\tno\t\t\t\t\t\t\t\t\t\n' "$n" "$r" >>"$RUNS"; continue
     fi
     ok=yes
     taskset -c "$LOAD_CPU" "$BUILD_DIR/echo_load" -p "$PORT" -c "$CONNS" -w "$WARMUP" -d "$DURATION" \
@@ -69,8 +79,9 @@ for r in $(seq 1 "$ROUNDS"); do
     res="$(grep '^result ' "$out")"
     get() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<"$res"; }
     [ "$(get verified)" = yes ] || ok=no
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$n" "$r" "$ok" "$(get mib_s)" "$(get srv_cpu)" \
-      "$(get load_cpu)" "$(get conn_min_mib_s)" "$(get conn_max_mib_s)" \
+    core() { tr ',' '\n' <<<"$(get core_busy)" | sed -n "s/^$1://p"; }
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$n" "$r" "$ok" "$(get mib_s)" "$(get srv_cpu)" \
+      "$(get load_cpu)" "$(core "$SERVER_CPU")" "$(core "$LOAD_CPU")" "$(get conn_min_mib_s)" "$(get conn_max_mib_s)" \
       "$(awk -v k="$hwm" 'BEGIN { if (k != "") printf "%.1f", k / 1024 }')" "$thr" >>"$RUNS"
     sed 's/^/    /' "$out" | grep -v '^    result '
   done
@@ -80,8 +91,10 @@ done
   echo
   python3 "$BENCH/lib/table.py" "$RUNS" --order "$ONLY" \
     --title "### Echo: $CONNS connections, $BLOCK-byte writes, ${DURATION} s after ${WARMUP} s warm-up; median of $ROUNDS (min–max)" \
-    --col mib_s "MiB/s echoed" 1 --col srv_cpu "server CPU %" 0 --col load_cpu "load CPU %" 0 \
+    --col mib_s "MiB/s echoed" 1 --col srv_cpu "server CPU %" 0 --col srv_core "server core busy %" 0 \
+    --col load_cpu "load CPU %" 0 --col load_core "load core busy %" 0 \
     --col hwm_mib "peak RSS MiB" 1 --col threads "threads" 0 \
-    --ratio mib_s gale c --ratio mib_s libcore c --ratio mib_s gale libcore --ratio mib_s gale epoll
+    --ratio mib_s gale c --ratio mib_s libcore c --ratio mib_s gale libcore --ratio mib_s gale epoll \
+    --ratio mib_s libcore-notrim libcore --ratio mib_s gale-notrim gale
 } | tee "$RESULTS_DIR/table.md"
 echo "raw results: $RESULTS_DIR"

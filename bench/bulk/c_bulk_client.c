@@ -6,7 +6,9 @@
  * timed from the connected socket to the server's close, as gale bulk-client does.
  * TCP_NODELAY is set because gale's streams set it.
  *
- *   c_bulk_client [PORT] [BYTES]   (default 12345 and 136314880 = 130 MiB) */
+ *   c_bulk_client [PORT] [BYTES] [CHUNK]   (defaults 12345, 136314880 = 130 MiB, 65533)
+ * CHUNK (whole lines, at most 1 MiB) changes the size of each write: bench/bulk.sh's `c-256k`
+ * pair uses 262,132 bytes, the size of the writes gale's stream makes (see bench/README.md). */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -29,9 +31,14 @@ int main(int argc, char **argv) {
     int port = argc > 1 ? atoi(argv[1]) : 12345;
     uint64_t bytes = argc > 2 ? strtoull(argv[2], NULL, 10) : 130ull << 20;
     static const char line[] = "Hello Python\n";
-    static char chunk[64 * 1024];
+    static char chunk[1 << 20];
+    size_t max = argc > 3 ? (size_t)strtoull(argv[3], NULL, 10) : 64 * 1024;
+    if (max < sizeof line - 1 || max > sizeof chunk) {
+        fprintf(stderr, "c_bulk_client: CHUNK must be between %zu and %zu\n", sizeof line - 1, sizeof chunk);
+        return 2;
+    }
     size_t len = 0;
-    while (len + sizeof line - 1 <= sizeof chunk) {
+    while (len + sizeof line - 1 <= max) {
         memcpy(chunk + len, line, sizeof line - 1);
         len += sizeof line - 1;
     }

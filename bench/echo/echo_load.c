@@ -12,7 +12,10 @@
  * Output: a human line, then one machine line
  *   result mib_s=<echoed MiB/s> bytes=<echoed in the window> seconds=<window>
  *          load_cpu=<% of one core this process used in the window> srv_cpu=<same for -P PID>
- *          conn_min_mib_s=.. conn_max_mib_s=.. verified=yes|no
+ *          conn_min_mib_s=.. conn_max_mib_s=.. verified=yes|no core_busy=0:<%>,1:<%>,...
+ * core_busy is each CPU's busy share over the window from /proc/stat, softirq included: on
+ * loopback much of the TCP work runs as softirq on the sending core and shows in no process's
+ * CPU time, so a server core can be saturated while the server's own CPU % says 80.
  * Exit 0 only if every connection stayed up and every byte came back intact and in order
  * (a broken server cannot look fast): 1 on a mismatch, an early close, or bytes missing.
  *
@@ -79,6 +82,31 @@ static double proc_cpu_s(int pid) {
     /* after ") ": state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime */
     if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2) return -1;
     return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
+
+/* Per-CPU busy and total ticks from /proc/stat (busy = everything but idle and iowait:
+ * includes softirq, where loopback's receive-side TCP work is accounted, which a process's
+ * own utime+stime does not show). Returns the number of CPUs read (at most max). */
+#define MAX_CPUS 64
+static int cpu_ticks(unsigned long long busy[], unsigned long long total[], int max) {
+    FILE *f = fopen("/proc/stat", "r");
+    if (!f) return 0;
+    char line[512];
+    int n = 0;
+    while (fgets(line, sizeof line, f) && n < max) {
+        int id;
+        unsigned long long v[10] = {0};
+        if (sscanf(line, "cpu%d %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu", &id, &v[0], &v[1], &v[2], &v[3],
+                   &v[4], &v[5], &v[6], &v[7], &v[8], &v[9]) < 5 || id != n)
+            continue;
+        unsigned long long t = 0;
+        for (int i = 0; i < 8; i++) t += v[i]; /* user..steal; guest is already in user */
+        total[n] = t;
+        busy[n] = t - v[3] - v[4];
+        n++;
+    }
+    fclose(f);
+    return n;
 }
 
 static void die(const char *what) {
@@ -163,6 +191,8 @@ int main(int argc, char **argv) {
     enum { WARMUP, MEASURE, DRAIN } phase = warmup > 0 ? WARMUP : MEASURE;
     double start = now_s(), t_mark = start, cpu_mark = cpu_s();
     double t_end = 0, cpu_end = 0, srv_mark = proc_cpu_s(srv_pid), srv_end = -1;
+    unsigned long long busy0[MAX_CPUS], total0[MAX_CPUS], busy1[MAX_CPUS], total1[MAX_CPUS];
+    int ncpu = cpu_ticks(busy0, total0, MAX_CPUS);
     uint64_t window_bytes = 0;
     double min_conn = 1e300, max_conn = 0;
     int failed = 0;
@@ -175,12 +205,14 @@ int main(int argc, char **argv) {
             t_mark = t;
             cpu_mark = cpu_s();
             srv_mark = proc_cpu_s(srv_pid);
+            ncpu = cpu_ticks(busy0, total0, MAX_CPUS);
             for (int i = 0; i < nconns; i++) conns[i].recvd_mark = conns[i].recvd;
         } else if (phase == MEASURE && t - t_mark >= duration) {
             phase = DRAIN;
             t_end = t;
             cpu_end = cpu_s();
             srv_end = proc_cpu_s(srv_pid);
+            if (cpu_ticks(busy1, total1, MAX_CPUS) < ncpu) ncpu = 0;
             for (int i = 0; i < nconns; i++) {
                 uint64_t b = conns[i].recvd - conns[i].recvd_mark;
                 double r = (double)b / (t_end - t_mark) / 1048576.0;
@@ -268,9 +300,16 @@ int main(int argc, char **argv) {
            "load CPU %.0f%%, server CPU %s%%; %llu bytes in total, %s\n",
            nconns, block, mib_s, secs, min_conn, max_conn, load_cpu, srv, (unsigned long long)total,
            failed ? "NOT all echoed" : "all echoed and verified");
-    printf("result mib_s=%.1f bytes=%llu seconds=%.3f load_cpu=%.0f srv_cpu=%s conn_min_mib_s=%.1f conn_max_mib_s=%.1f "
+    char cores[512] = "", *cp = cores;
+    for (int i = 0; i < ncpu && cp < cores + sizeof cores - 16; i++) {
+        unsigned long long t = total1[i] - total0[i];
+        cp += sprintf(cp, "%s%d:%.0f", i ? "," : "", i, t ? 100.0 * (double)(busy1[i] - busy0[i]) / (double)t : 0.0);
+    }
+    if (!ncpu) strcpy(cores, "-");
+    printf("cores busy (%%, incl. softirq): %s\n", cores);
+    printf("result core_busy=%s mib_s=%.1f bytes=%llu seconds=%.3f load_cpu=%.0f srv_cpu=%s conn_min_mib_s=%.1f conn_max_mib_s=%.1f "
            "verified=%s\n",
-           mib_s, (unsigned long long)window_bytes, secs, load_cpu, srv, min_conn, max_conn, failed ? "no" : "yes");
+           cores, mib_s, (unsigned long long)window_bytes, secs, load_cpu, srv, min_conn, max_conn, failed ? "no" : "yes");
     for (int i = 0; i < nconns; i++) close(conns[i].fd);
     return failed ? 1 : 0;
 }

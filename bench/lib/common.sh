@@ -44,6 +44,12 @@ build_gale() {
 cpu_ticks() { awk '{ sub(/.*\) /, ""); print $12 + $13 }' "/proc/$1/stat" 2>/dev/null; }
 status_kb() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status" 2>/dev/null; }
 
+# cpu_stat N -> "busy total" ticks of CPU N from /proc/stat (busy: all but idle and iowait,
+# softirq included: loopback's TCP work is charged there, not to a process).
+cpu_stat() { awk -v c="cpu$1" '$1 == c { t = $2+$3+$4+$5+$6+$7+$8+$9; print t - $5 - $6, t }' /proc/stat; }
+# busy_pct "B0 T0" "B1 T1" -> percent busy between two cpu_stat samples
+busy_pct() { awk -v a="$1" -v b="$2" 'BEGIN { split(a, x, " "); split(b, y, " "); t = y[2] - x[2]; if (t > 0) printf "%.0f", 100 * (y[1] - x[1]) / t }'; }
+
 port_busy() { ss -Hltn "sport = :$1" | grep -q .; }
 
 # wait_port PORT PID: until something accepts on 127.0.0.1:PORT (30 s), or PID dies.
@@ -88,4 +94,5 @@ env_header() {
   echo "commit: $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null)$(git -C "$ROOT" diff --quiet 2>/dev/null || echo ' (dirty)')"
   echo "libevent: $(pkg-config --modversion libevent); $(${CC} --version | head -1); $(swift --version 2>/dev/null | head -1)"
   echo "pinning: server taskset -c $SERVER_CPU, load taskset -c $LOAD_CPU"
+  echo "loadavg at start: $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine skews every number: check it is near 0)"
 }

@@ -58,9 +58,12 @@ def main():
         for key, _, digits in a.col:
             cells.append(fmt([num(r.get(key)) for r in mine], int(digits)))
         print("| " + " | ".join(cells) + " |")
-    if a.ratio:
+    if any(n in names and b in names for _, n, b in a.ratio):
         print()
+    present = set(names)
     for key, n, base in a.ratio:
+        if n not in present or base not in present:
+            continue  # a ratio between names this run did not include
         by_round = {}
         for r in ok:
             if r[a.key] in (n, base):
