@@ -4,7 +4,10 @@
 #
 #   bench/echo.sh                          # 3 interleaved rounds, 4 connections, 64 KiB writes
 #   ONLY="c gale" ROUNDS=5 bench/echo.sh   # a subset, more rounds
-# Knobs (env): ROUNDS=3 DURATION=10 (s, measured) WARMUP=2 (s) CONNS=4 BLOCK=65536 PORT=47310
+# Knobs (env): ROUNDS=3 DURATION=10 (s, measured) WARMUP=2 (s) CONNS=4 BLOCK=65536 PORT=24310
+#              MAX_OTHER=10 RETRIES=2 RETRY_PAUSE=10: a run during which other processes used
+#              more than MAX_OTHER % of a core is marked "noisy", left out of the medians, and
+#              run again (up to RETRIES times, after RETRY_PAUSE s)
 #              ONLY="c libcore gale epoll" SERVER_CPU=0 LOAD_CPU=1 RESULTS_DIR=... SKIP_SWIFT_BUILD=1
 #              BUILD_DIR=<repo>/build/bench
 # Optional servers (not in the default ONLY): libcore-notrim, gale-notrim = the same binaries
@@ -23,7 +26,7 @@ set -uo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 
 ROUNDS="${ROUNDS:-3}"; DURATION="${DURATION:-10}"; WARMUP="${WARMUP:-2}"
-CONNS="${CONNS:-4}"; BLOCK="${BLOCK:-65536}"; PORT="${PORT:-47310}"
+CONNS="${CONNS:-4}"; BLOCK="${BLOCK:-65536}"; PORT="${PORT:-24310}"
 ONLY="${ONLY:-c libcore gale epoll}"
 RESULTS_DIR="${RESULTS_DIR:-$BUILD_DIR/results/echo-$(date +%Y%m%d-%H%M%S)}"
 mkdir -p "$RESULTS_DIR"
@@ -59,31 +62,46 @@ trap 'stop_server; exit 130' INT TERM
 } | tee "$RESULTS_DIR/env.txt"
 
 RUNS="$RESULTS_DIR/runs.tsv"
-printf 'name\tround\tok\tmib_s\tsrv_cpu\tload_cpu\tsrv_core\tload_core\tconn_min\tconn_max\thwm_mib\tthreads\n' >"$RUNS"
+printf 'name\tround\tok\tmib_s\tsrv_cpu\tload_cpu\tsrv_core\tload_core\tother_cpu\tconn_min\tconn_max\thwm_mib\tthreads\n' >"$RUNS"
+
+# measure NAME ROUND TRY -> appends a row; returns 2 if the run shared the machine (other_cpu
+# above MAX_OTHER), so the caller can run it again.
+measure() {
+  local n="$1" r="$2" try="$3" cmd log out ok hwm thr res
+  mapfile -t cmd < <(server_cmd "$n")
+  [ ${#cmd[@]} -gt 0 ] || { echo "unknown server $n" >&2; return 1; }
+  log="$RESULTS_DIR/$n.server.log"; out="$RESULTS_DIR/$n.r$r.t$try.load.txt"
+  echo "--- $n round $r (try $try) ($(date +%T))"
+  if ! start_server "$PORT" "$log" "${cmd[@]}"; then
+    printf '%s\t%s\tno\t\t\t\t\t\t\t\t\t\t\n' "$n" "$r" >>"$RUNS"; return 1
+  fi
+  ok=yes
+  taskset -c "$LOAD_CPU" "$BUILD_DIR/echo_load" -p "$PORT" -c "$CONNS" -w "$WARMUP" -d "$DURATION" \
+    -b "$BLOCK" -P "$SERVER_PID" >"$out" 2>&1 || ok=no
+  hwm="$(status_kb "$SERVER_PID" VmHWM)"; thr="$(status_kb "$SERVER_PID" Threads)"
+  kill -0 "$SERVER_PID" 2>/dev/null || ok=no
+  stop_server
+  res="$(grep '^result ' "$out")"
+  get() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<"$res"; }
+  core() { tr ',' '\n' <<<"$(get core_busy)" | sed -n "s/^$1://p"; }
+  [ "$(get verified)" = yes ] || ok=no
+  local other; other="$(get other_cpu)"
+  if [ "$ok" = yes ] && [ -n "$other" ] && [ "$other" != - ] && [ "$other" -gt "$MAX_OTHER" ]; then ok=noisy; fi
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$n" "$r" "$ok" "$(get mib_s)" "$(get srv_cpu)" \
+    "$(get load_cpu)" "$(core "$SERVER_CPU")" "$(core "$LOAD_CPU")" "$other" "$(get conn_min_mib_s)" "$(get conn_max_mib_s)" \
+    "$(awk -v k="$hwm" 'BEGIN { if (k != "") printf "%.1f", k / 1024 }')" "$thr" >>"$RUNS"
+  sed 's/^/    /' "$out" | grep -v '^    result '
+  if [ "$ok" = noisy ]; then echo "    other processes used ${other}% of a core during the window (MAX_OTHER=$MAX_OTHER): noisy"; return 2; fi
+  return 0
+}
 
 for r in $(seq 1 "$ROUNDS"); do
   for n in $ONLY; do
-    mapfile -t cmd < <(server_cmd "$n")
-    [ ${#cmd[@]} -gt 0 ] || { echo "unknown server $n" >&2; continue; }
-    log="$RESULTS_DIR/$n.server.log"; out="$RESULTS_DIR/$n.r$r.load.txt"
-    echo "--- $n round $r ($(date +%T))"
-    if ! start_server "$PORT" "$log" "${cmd[@]}"; then
-      printf '%s\t%s\tno\t\t\t\t\t\t\t\t\t\n' "$n" "$r" >>"$RUNS"; continue
-    fi
-    ok=yes
-    taskset -c "$LOAD_CPU" "$BUILD_DIR/echo_load" -p "$PORT" -c "$CONNS" -w "$WARMUP" -d "$DURATION" \
-      -b "$BLOCK" -P "$SERVER_PID" >"$out" 2>&1 || ok=no
-    hwm="$(status_kb "$SERVER_PID" VmHWM)"; thr="$(status_kb "$SERVER_PID" Threads)"
-    kill -0 "$SERVER_PID" 2>/dev/null || ok=no
-    stop_server
-    res="$(grep '^result ' "$out")"
-    get() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<"$res"; }
-    [ "$(get verified)" = yes ] || ok=no
-    core() { tr ',' '\n' <<<"$(get core_busy)" | sed -n "s/^$1://p"; }
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$n" "$r" "$ok" "$(get mib_s)" "$(get srv_cpu)" \
-      "$(get load_cpu)" "$(core "$SERVER_CPU")" "$(core "$LOAD_CPU")" "$(get conn_min_mib_s)" "$(get conn_max_mib_s)" \
-      "$(awk -v k="$hwm" 'BEGIN { if (k != "") printf "%.1f", k / 1024 }')" "$thr" >>"$RUNS"
-    sed 's/^/    /' "$out" | grep -v '^    result '
+    for try in $(seq 0 "$RETRIES"); do
+      measure "$n" "$r" "$try"; [ $? -eq 2 ] || break
+      echo "    again in $RETRY_PAUSE s"
+      sleep "$RETRY_PAUSE"
+    done
   done
 done
 
@@ -92,7 +110,7 @@ done
   python3 "$BENCH/lib/table.py" "$RUNS" --order "$ONLY" \
     --title "### Echo: $CONNS connections, $BLOCK-byte writes, ${DURATION} s after ${WARMUP} s warm-up; median of $ROUNDS (min–max)" \
     --col mib_s "MiB/s echoed" 1 --col srv_cpu "server CPU %" 0 --col srv_core "server core busy %" 0 \
-    --col load_cpu "load CPU %" 0 --col load_core "load core busy %" 0 \
+    --col load_cpu "load CPU %" 0 --col load_core "load core busy %" 0 --col other_cpu "other procs CPU %" 0 \
     --col hwm_mib "peak RSS MiB" 1 --col threads "threads" 0 \
     --ratio mib_s gale c --ratio mib_s libcore c --ratio mib_s gale libcore --ratio mib_s gale epoll \
     --ratio mib_s libcore-notrim libcore --ratio mib_s gale-notrim gale

@@ -5,14 +5,14 @@
 #
 #   bench/idle.sh                       # N = 1000 and 10000, servers c libcore gale
 #   NS="1000" ONLY="c gale" bench/idle.sh
-# Knobs (env): NS="1000 10000" ONLY="c libcore gale" ROUNDS=1 SETTLE=1 (s) PORT=47330
+# Knobs (env): NS="1000 10000" ONLY="c libcore gale" ROUNDS=1 SETTLE=1 (s) PORT=24330
 #              SERVER_CPU=0 LOAD_CPU=1 RESULTS_DIR=... SKIP_SWIFT_BUILD=1
 # ulimit -n is raised to the hard limit (20000 here); N must stay below it.
 set -uo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 
 NS="${NS:-1000 10000}"; ONLY="${ONLY:-c libcore gale}"; ROUNDS="${ROUNDS:-1}"
-SETTLE="${SETTLE:-1}"; PORT="${PORT:-47330}"
+SETTLE="${SETTLE:-1}"; PORT="${PORT:-24330}"
 RESULTS_DIR="${RESULTS_DIR:-$BUILD_DIR/results/idle-$(date +%Y%m%d-%H%M%S)}"
 mkdir -p "$RESULTS_DIR"
 raise_nofile

@@ -16,6 +16,8 @@
  * core_busy is each CPU's busy share over the window from /proc/stat, softirq included: on
  * loopback much of the TCP work runs as softirq on the sending core and shows in no process's
  * CPU time, so a server core can be saturated while the server's own CPU % says 80.
+ * other_cpu (with -P) is the CPU every other process on the machine used in the window, in %
+ * of one core: more than a few % means the measurement shared the machine.
  * Exit 0 only if every connection stayed up and every byte came back intact and in order
  * (a broken server cannot look fast): 1 on a mismatch, an early close, or bytes missing.
  *
@@ -88,12 +90,18 @@ static double proc_cpu_s(int pid) {
  * includes softirq, where loopback's receive-side TCP work is accounted, which a process's
  * own utime+stime does not show). Returns the number of CPUs read (at most max). */
 #define MAX_CPUS 64
+static unsigned long long proc_ticks_all; /* user+nice+system over all CPUs, last read */
 static int cpu_ticks(unsigned long long busy[], unsigned long long total[], int max) {
     FILE *f = fopen("/proc/stat", "r");
     if (!f) return 0;
     char line[512];
     int n = 0;
     while (fgets(line, sizeof line, f) && n < max) {
+        unsigned long long u, ni, sy;
+        if (strncmp(line, "cpu ", 4) == 0 && sscanf(line + 4, "%llu %llu %llu", &u, &ni, &sy) == 3) {
+            proc_ticks_all = u + ni + sy;
+            continue;
+        }
         int id;
         unsigned long long v[10] = {0};
         if (sscanf(line, "cpu%d %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu", &id, &v[0], &v[1], &v[2], &v[3],
@@ -193,6 +201,7 @@ int main(int argc, char **argv) {
     double t_end = 0, cpu_end = 0, srv_mark = proc_cpu_s(srv_pid), srv_end = -1;
     unsigned long long busy0[MAX_CPUS], total0[MAX_CPUS], busy1[MAX_CPUS], total1[MAX_CPUS];
     int ncpu = cpu_ticks(busy0, total0, MAX_CPUS);
+    unsigned long long procs0 = proc_ticks_all, procs1 = 0;
     uint64_t window_bytes = 0;
     double min_conn = 1e300, max_conn = 0;
     int failed = 0;
@@ -206,6 +215,7 @@ int main(int argc, char **argv) {
             cpu_mark = cpu_s();
             srv_mark = proc_cpu_s(srv_pid);
             ncpu = cpu_ticks(busy0, total0, MAX_CPUS);
+            procs0 = proc_ticks_all;
             for (int i = 0; i < nconns; i++) conns[i].recvd_mark = conns[i].recvd;
         } else if (phase == MEASURE && t - t_mark >= duration) {
             phase = DRAIN;
@@ -213,6 +223,7 @@ int main(int argc, char **argv) {
             cpu_end = cpu_s();
             srv_end = proc_cpu_s(srv_pid);
             if (cpu_ticks(busy1, total1, MAX_CPUS) < ncpu) ncpu = 0;
+            procs1 = proc_ticks_all;
             for (int i = 0; i < nconns; i++) {
                 uint64_t b = conns[i].recvd - conns[i].recvd_mark;
                 double r = (double)b / (t_end - t_mark) / 1048576.0;
@@ -292,8 +303,15 @@ int main(int argc, char **argv) {
     double secs = t_end - t_mark;
     double mib_s = (double)window_bytes / secs / 1048576.0;
     double load_cpu = 100.0 * (cpu_end - cpu_mark) / secs;
-    char srv[32] = "-";
-    if (srv_mark >= 0 && srv_end >= 0) snprintf(srv, sizeof srv, "%.0f", 100.0 * (srv_end - srv_mark) / secs);
+    char srv[32] = "-", other[32] = "-";
+    if (srv_mark >= 0 && srv_end >= 0) {
+        snprintf(srv, sizeof srv, "%.0f", 100.0 * (srv_end - srv_mark) / secs);
+        /* Every process's CPU time on the machine minus the server's and ours: other work that
+         * competed with the measurement (in % of one core; a few % is the system's own). */
+        double all = (double)(procs1 - procs0) / (double)sysconf(_SC_CLK_TCK);
+        double o = 100.0 * (all - (srv_end - srv_mark) - (cpu_end - cpu_mark)) / secs;
+        snprintf(other, sizeof other, "%.0f", o < 0 ? 0 : o);
+    }
     uint64_t total = 0;
     for (int i = 0; i < nconns; i++) total += conns[i].recvd;
     printf("%d conns, %zu-byte writes: %.1f MiB/s echoed over %.2f s (per connection %.1f-%.1f MiB/s), "
@@ -307,9 +325,9 @@ int main(int argc, char **argv) {
     }
     if (!ncpu) strcpy(cores, "-");
     printf("cores busy (%%, incl. softirq): %s\n", cores);
-    printf("result core_busy=%s mib_s=%.1f bytes=%llu seconds=%.3f load_cpu=%.0f srv_cpu=%s conn_min_mib_s=%.1f conn_max_mib_s=%.1f "
+    printf("result core_busy=%s other_cpu=%s mib_s=%.1f bytes=%llu seconds=%.3f load_cpu=%.0f srv_cpu=%s conn_min_mib_s=%.1f conn_max_mib_s=%.1f "
            "verified=%s\n",
-           cores, mib_s, (unsigned long long)window_bytes, secs, load_cpu, srv, min_conn, max_conn, failed ? "no" : "yes");
+           cores, other, mib_s, (unsigned long long)window_bytes, secs, load_cpu, srv, min_conn, max_conn, failed ? "no" : "yes");
     for (int i = 0; i < nconns; i++) close(conns[i].fd);
     return failed ? 1 : 0;
 }

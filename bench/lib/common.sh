@@ -2,7 +2,11 @@
 # servers one at a time, pinned, the way ../shared/bench/run.sh does.
 #
 # Knobs (env): BUILD_DIR (default <repo>/build/bench), SKIP_SWIFT_BUILD=1 (use the existing
-# .build/release/gale), SERVER_CPU=0 LOAD_CPU=1, CC=gcc.
+# .build/release/gale), SERVER_CPU=0 LOAD_CPU=1, CC=gcc, and for the timed benchmarks
+# MAX_OTHER=10 RETRIES=2 RETRY_PAUSE=10: a run during which other processes used more than
+# MAX_OTHER % of one core is marked noisy, left out of the medians and run again (up to
+# RETRIES times, after RETRY_PAUSE s). Ports are below 32768, outside Linux's ephemeral range,
+# so TIME_WAIT client sockets from an earlier benchmark never hold them.
 
 BENCH="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 ROOT="$(cd "$BENCH/.." && pwd)"
@@ -49,6 +53,13 @@ status_kb() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status" 2>/dev/nul
 cpu_stat() { awk -v c="cpu$1" '$1 == c { t = $2+$3+$4+$5+$6+$7+$8+$9; print t - $5 - $6, t }' /proc/stat; }
 # busy_pct "B0 T0" "B1 T1" -> percent busy between two cpu_stat samples
 busy_pct() { awk -v a="$1" -v b="$2" 'BEGIN { split(a, x, " "); split(b, y, " "); t = y[2] - x[2]; if (t > 0) printf "%.0f", 100 * (y[1] - x[1]) / t }'; }
+
+# all_proc_ticks -> user+nice+system ticks of the whole machine (every process's CPU time)
+all_proc_ticks() { awk '$1 == "cpu" { print $2 + $3 + $4 }' /proc/stat; }
+# other_pct ALL0 ALL1 OWN_TICKS WALL_S -> % of one core other processes used (never below 0)
+other_pct() { awk -v a="$1" -v b="$2" -v own="$3" -v w="$4" -v hz="$CLK_TCK" \
+  'BEGIN { if (w <= 0) exit; o = 100 * ((b - a) - own) / hz / w; printf "%.0f", o < 0 ? 0 : o }'; }
+MAX_OTHER="${MAX_OTHER:-10}"; RETRIES="${RETRIES:-2}"; RETRY_PAUSE="${RETRY_PAUSE:-10}"
 
 port_busy() { ss -Hltn "sport = :$1" | grep -q .; }
 

@@ -5,7 +5,8 @@ rounds with (min-max), plus ratios between names computed side by side.
   table.py RUNS.tsv --col KEY "Header" DIGITS [--col ...] [--ratio KEY NAME BASE ...]
                     [--order "a b c"] [--title TEXT]
 
-A ratio line gives median(NAME) / median(BASE) and, since every round ran both, the range of
+Rows whose ok column is not "yes" are left out ("noisy": the machine was shared during the run;
+they are counted apart). A ratio line gives median(NAME) / median(BASE) and, since every round ran both, the range of
 the per-round ratios NAME[r] / BASE[r]."""
 import argparse
 import csv
@@ -54,7 +55,8 @@ def main():
     for n in names:
         mine = [r for r in ok if r[a.key] == n]
         total = sum(1 for r in rows if r[a.key] == n)
-        cells = [n, f"{len(mine)}/{total}"]
+        noisy = sum(1 for r in rows if r[a.key] == n and r.get("ok") == "noisy")
+        cells = [n, f"{len(mine)}/{total - noisy}" + (f" (+{noisy} noisy)" if noisy else "")]
         for key, _, digits in a.col:
             cells.append(fmt([num(r.get(key)) for r in mine], int(digits)))
         print("| " + " | ".join(cells) + " |")
