@@ -8,6 +8,9 @@
  *   echo_load [-p PORT] [-c CONNS] [-w WARMUP_S] [-d DURATION_S] [-b BLOCK] [-H HOST] [-P PID]
  *             defaults:  65432      4          2             10           65536  127.0.0.1
  *   -P PID: also report the CPU that process (the server) used during the window (srv_cpu=).
+ *   -n BYTES: instead of a timed window, send exactly BYTES on each connection (no warm-up),
+ *             wait until all of it has come back, and report that (for instruction counts:
+ *             bench/echo_instructions.sh).
  *
  * Output: a human line, then one machine line
  *   result mib_s=<echoed MiB/s> bytes=<echoed in the window> seconds=<window>
@@ -149,10 +152,11 @@ static void set_events(int ep, conn *c, unsigned want) {
 int main(int argc, char **argv) {
     const char *host = "127.0.0.1", *port = "65432";
     int nconns = 4, srv_pid = 0;
+    uint64_t budget = 0;
     double warmup = 2, duration = 10;
     size_t block = 64 * 1024;
     int opt;
-    while ((opt = getopt(argc, argv, "p:c:w:d:b:H:P:")) != -1) {
+    while ((opt = getopt(argc, argv, "p:c:w:d:b:H:P:n:")) != -1) {
         switch (opt) {
         case 'p': port = optarg; break;
         case 'c': nconns = atoi(optarg); break;
@@ -161,8 +165,9 @@ int main(int argc, char **argv) {
         case 'b': block = (size_t)atol(optarg); break;
         case 'H': host = optarg; break;
         case 'P': srv_pid = atoi(optarg); break;
+        case 'n': budget = strtoull(optarg, NULL, 10); warmup = 0; break;
         default:
-            fprintf(stderr, "usage: echo_load [-p PORT] [-c CONNS] [-w WARMUP_S] [-d DURATION_S] [-b BLOCK] [-H HOST] [-P PID]\n");
+            fprintf(stderr, "usage: echo_load [-p PORT] [-c CONNS] [-w WARMUP_S] [-d DURATION_S] [-b BLOCK] [-H HOST] [-P PID] [-n BYTES]\n");
             return 2;
         }
     }
@@ -217,7 +222,10 @@ int main(int argc, char **argv) {
             ncpu = cpu_ticks(busy0, total0, MAX_CPUS);
             procs0 = proc_ticks_all;
             for (int i = 0; i < nconns; i++) conns[i].recvd_mark = conns[i].recvd;
-        } else if (phase == MEASURE && t - t_mark >= duration) {
+        }
+        int all_back = budget > 0;
+        for (int i = 0; all_back && i < nconns; i++) all_back = conns[i].recvd == budget;
+        if (phase == MEASURE && (budget ? all_back : t - t_mark >= duration)) {
             phase = DRAIN;
             t_end = t;
             cpu_end = cpu_s();
@@ -286,7 +294,13 @@ int main(int argc, char **argv) {
                 for (int it = 0; it < 8; it++) {
                     size_t in_block = (size_t)(c->sent % block);
                     size_t off = (size_t)((c->phase + c->sent) % PERIOD);
-                    ssize_t w = write(c->fd, pattern + off, block - in_block);
+                    size_t want = block - in_block;
+                    if (budget && budget - c->sent < want) want = (size_t)(budget - c->sent);
+                    if (want == 0) { /* this connection has sent its budget */
+                        set_events(ep, c, EPOLLIN);
+                        break;
+                    }
+                    ssize_t w = write(c->fd, pattern + off, want);
                     if (w > 0) {
                         c->sent += (uint64_t)w;
                         continue;
