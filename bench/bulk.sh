@@ -77,6 +77,7 @@ run_pair() {
   mapfile -t ccmd < <(client_cmd "$cl")
   log="$RESULTS_DIR/$p.r$r.t$try.sink.log"; out="$RESULTS_DIR/$p.r$r.t$try.client.txt"; tm="$RESULTS_DIR/$p.r$r.t$try.time"
   echo "--- $p round $r (try $try) ($(date +%T))"
+  wait_quiet
   if ! start_server "$PORT" "$log" "${scmd[@]}"; then
     printf '%s\t%s\tno\t\t\t\t\t\t\t\t\t\t\n' "$p" "$r" >>"$RUNS"; return 1
   fi

@@ -72,6 +72,7 @@ measure() {
   [ ${#cmd[@]} -gt 0 ] || { echo "unknown server $n" >&2; return 1; }
   log="$RESULTS_DIR/$n.server.log"; out="$RESULTS_DIR/$n.r$r.t$try.load.txt"
   echo "--- $n round $r (try $try) ($(date +%T))"
+  wait_quiet
   if ! start_server "$PORT" "$log" "${cmd[@]}"; then
     printf '%s\t%s\tno\t\t\t\t\t\t\t\t\t\t\n' "$n" "$r" >>"$RUNS"; return 1
   fi

@@ -48,6 +48,7 @@ run_side() {  # run_side c|swift RUN TRY -> appends a row; 2 if the machine was 
   local side="$1" r="$2" try="$3" bin="$C_BIN" out tm ok a0 a1 w0 w1 e u s first last other
   [ "$side" = swift ] && bin="$SWIFT_BIN"
   out="$RESULTS_DIR/$side.r$r.t$try.txt"; tm="$out.time"
+  wait_quiet
   ok=yes
   a0="$(all_proc_ticks)"; w0="$(date +%s.%N)"
   /usr/bin/time -f '%e %U %S' -o "$tm" taskset -c "$CPU" "$bin" "$N" "$ROUNDS" >"$out" 2>&1 || ok=no

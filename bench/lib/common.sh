@@ -5,7 +5,8 @@
 # .build/release/gale), SERVER_CPU=0 LOAD_CPU=1, CC=gcc, and for the timed benchmarks
 # MAX_OTHER=10 RETRIES=2 RETRY_PAUSE=10: a run during which other processes used more than
 # MAX_OTHER % of one core is marked noisy, left out of the medians and run again (up to
-# RETRIES times, after RETRY_PAUSE s). Ports are below 32768, outside Linux's ephemeral range,
+# RETRIES times, after RETRY_PAUSE s); before each run it waits up to QUIET_WAIT=120 s for the
+# machine to be quiet (other processes at most MAX_OTHER % over 2 s). Ports are below 32768, outside Linux's ephemeral range,
 # so TIME_WAIT client sockets from an earlier benchmark never hold them.
 
 BENCH="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -60,6 +61,20 @@ all_proc_ticks() { awk '$1 == "cpu" { print $2 + $3 + $4 }' /proc/stat; }
 other_pct() { awk -v a="$1" -v b="$2" -v own="$3" -v w="$4" -v hz="$CLK_TCK" \
   'BEGIN { if (w <= 0) exit; o = 100 * ((b - a) - own) / hz / w; printf "%.0f", o < 0 ? 0 : o }'; }
 MAX_OTHER="${MAX_OTHER:-10}"; RETRIES="${RETRIES:-2}"; RETRY_PAUSE="${RETRY_PAUSE:-10}"
+QUIET_WAIT="${QUIET_WAIT:-120}"
+
+# wait_quiet: before a timed run, wait (up to QUIET_WAIT s) until the other processes on the
+# machine have used at most MAX_OTHER % of a core over 2 s. Nothing of ours runs meanwhile.
+wait_quiet() {
+  local waited=0 a0 a1 o=0
+  while [ "$waited" -lt "$QUIET_WAIT" ]; do
+    a0="$(all_proc_ticks)"; sleep 2; a1="$(all_proc_ticks)"
+    o="$(other_pct "$a0" "$a1" 0 2)"
+    [ "${o:-0}" -le "$MAX_OTHER" ] && { [ "$waited" -gt 0 ] && echo "    (waited ${waited} s for the machine to be quiet)"; return 0; }
+    waited=$((waited + 2))
+  done
+  echo "    machine still busy after ${QUIET_WAIT} s (other processes ${o}% of a core): measuring anyway"
+}
 
 port_busy() { ss -Hltn "sport = :$1" | grep -q .; }
 
