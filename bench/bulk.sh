@@ -123,7 +123,7 @@ done
 
 {
   echo
-  python3 "$BENCH/lib/table.py" "$RUNS" --order "$PAIRS" \
+  python3 "$BENCH/lib/table.py" "$RUNS" --name-header pair --order "$PAIRS" \
     --title "### Bulk: $BYTES bytes over one loopback connection, median of $ROUNDS (min–max)" \
     --col mib_s "MiB/s (client)" 1 --col sink_mib_s "MiB/s (sink)" 1 --col srv_cpu "sink CPU %" 0 \
     --col client_cpu "client CPU %" 0 --col srv_core "sink core busy %" 0 --col client_core "client core busy %" 0 \

@@ -71,7 +71,7 @@ done
 order=""; for N in $NS; do for n in $ONLY; do order+="$n@$N "; done; done
 {
   echo
-  python3 "$BENCH/lib/table.py" "$RUNS" --order "$order" \
+  python3 "$BENCH/lib/table.py" "$RUNS" --name-header server@N --order "$order" \
     --title "### Idle connections: server RSS holding N connections (each echoed 16 bytes once)" \
     --col conns "N" 0 --col idle_mib "RSS idle MiB" 1 --col held_mib "RSS holding N MiB" 1 \
     --col bytes_per_conn "bytes / connection" 0 --col after_close_mib "RSS after closing MiB" 1 \

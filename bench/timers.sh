@@ -78,7 +78,7 @@ done
 
 {
   echo
-  python3 "$BENCH/lib/table.py" "$RUNS_TSV" --order "c swift" \
+  python3 "$BENCH/lib/table.py" "$RUNS_TSV" --name-header API --order "c swift" \
     --title "### Timers: $N one-shot timers scheduled then cancelled on the loop thread, ns per timer, median of $RUNS processes (min–max)" \
     --col cold_sched "schedule (cold)" 1 --col cold_cancel "cancel (cold)" 1 --col cold_total "total (cold)" 1 \
     --col warm_sched "schedule (warm)" 1 --col warm_cancel "cancel (warm)" 1 --col warm_total "total (warm)" 1 \

@@ -40,6 +40,7 @@ def main():
     ap.add_argument("--order", default="")
     ap.add_argument("--title", default="")
     ap.add_argument("--key", default="name")
+    ap.add_argument("--name-header", default="server")
     a = ap.parse_args()
 
     with open(a.tsv) as f:
@@ -50,7 +51,7 @@ def main():
 
     if a.title:
         print(f"{a.title}\n")
-    print("| " + " | ".join(["server", "runs ok"] + [h for _, h, _ in a.col]) + " |")
+    print("| " + " | ".join([a.name_header, "runs ok"] + [h for _, h, _ in a.col]) + " |")
     print("|---|---:|" + "---:|" * len(a.col))
     for n in names:
         mine = [r for r in ok if r[a.key] == n]
