@@ -3,10 +3,14 @@
 #include "internal.h"
 
 #include <fcntl.h>
+#include <limits.h>
 #include <sched.h>
 #include <pthread.h>
 #include <signal.h>
 #include <unistd.h>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 #ifdef __linux__
 #include <sys/eventfd.h>
 #endif
@@ -383,4 +387,19 @@ GALE_EXPORT int gale_available_cpus(void) {
 #endif
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     return n > 0 ? (int)n : 1;
+}
+
+GALE_EXPORT int gale_malloc_keep_freed(size_t bytes) {
+#if defined(__GLIBC__)
+    if (bytes > INT_MAX) bytes = INT_MAX;
+    /* Blocks from mmap are unmapped, and faulted in anew, on every free: keep those to sizes
+     * rarely allocated per message. */
+    size_t mmap_min = bytes / 16 < 1024 * 1024 ? 1024 * 1024 : bytes / 16;
+    if (mallopt(M_TRIM_THRESHOLD, (int)bytes) != 1) return -EINVAL;
+    if (mallopt(M_MMAP_THRESHOLD, (int)(mmap_min > 32u * 1024 * 1024 ? 32u * 1024 * 1024 : mmap_min)) != 1) return -EINVAL;
+    return 0;
+#else
+    (void)bytes;
+    return -ENOTSUP;
+#endif
 }

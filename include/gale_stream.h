@@ -67,7 +67,9 @@ GALE_EXPORT int gale_stream_new(gale_loop *loop, int fd, gale_stream *GALE_NULLA
 GALE_EXPORT void gale_stream_start(gale_stream *s, const gale_stream_callbacks *cbs,
                                    void *GALE_NULLABLE ud, gale_free_fn GALE_NULLABLE ud_free);
 
-/** Queue a copy of data[0..len). @return 0 if the queue is below the high-water mark,
+/** Write data[0..len): a write of 4 KiB or more with nothing queued goes to the socket at once
+ *  and only what it does not take is copied to the queue; anything else is queued and leaves
+ *  with the loop iteration's other writes. @return 0 if the queue is below the high-water mark,
  *  1 if it is at or above it (stop writing until on_writable), -EPIPE if the stream is
  *  closing, shut down for writing, or failed. */
 GALE_EXPORT int gale_stream_write(gale_stream *s, const void *data, size_t len);

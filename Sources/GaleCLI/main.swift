@@ -36,6 +36,9 @@ func runAsync<C: AsyncParsableCommand>(_ command: inout C) async throws {
     try await command.run()
 }
 
+// Freed 64 KiB read buffers are reused, not returned to the kernel and faulted back in.
+EventLoop.keepFreedMemory(upTo: 64 << 20)
+
 do {
     var command = try GaleCommand.parseAsRoot()
     if var asyncCommand = command as? any AsyncParsableCommand {

@@ -49,6 +49,7 @@ struct HelloServer: ParsableCommand {
 
     /// Like ArgumentParser's main, but a bad flag exits 2 (its default is 64).
     static func main() {
+        EventLoop.keepFreedMemory(upTo: 64 << 20) // reuse freed buffers (see EventLoop)
         do {
             var command = try parseAsRoot()
             try command.run()
