@@ -6,6 +6,11 @@
 #include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 
 #include "test.h"
 
@@ -320,6 +325,35 @@ TEST(cancelled_and_orphaned_lookups_release_their_data) {
 
 /* ---- errors and addresses ------------------------------------------------------------------ */
 
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define TEST_HAS_ASAN 1
+#endif
+#endif
+
+/* After gale_malloc_keep_freed, a 2 MiB block comes from the heap (reused after free), not
+ * from a fresh mmap that every free unmaps. Skipped where malloc is not glibc's own
+ * (valgrind, ASan replace it). */
+TEST(malloc_keep_freed_serves_large_blocks_from_the_heap) {
+#if defined(__SANITIZE_ADDRESS__) || defined(TEST_HAS_ASAN)
+    return;
+#elif defined(__GLIBC__) && defined(M_MMAP_THRESHOLD)
+    if (getenv("GALE_UNDER_VALGRIND")) return;
+    CHECK_EQ_INT(gale_malloc_keep_freed(64u << 20), 0);
+    struct mallinfo2 before = mallinfo2();
+    char *p = malloc(2u << 20);
+    CHECK(p != NULL);
+    memset(p, 1, 2u << 20);
+    struct mallinfo2 during = mallinfo2();
+    CHECK_EQ_INT(during.hblkhd, before.hblkhd); /* no new mmapped block */
+    free(p);
+    struct mallinfo2 after = mallinfo2();
+    CHECK(after.fordblks >= (size_t)(2u << 20)); /* kept as free heap, not trimmed */
+#else
+    CHECK_EQ_INT(gale_malloc_keep_freed(64u << 20), -ENOTSUP);
+#endif
+}
+
 TEST(errors_and_addresses) {
     CHECK_EQ_STR(gale_strerror(-ECONNREFUSED), "Connection refused");
     CHECK(gale_error_eai(-ECONNREFUSED) == 0);
@@ -362,5 +396,6 @@ int main(void) {
     RUN(getaddrinfo_numeric_localhost_and_unknown);
     RUN(cancelled_and_orphaned_lookups_release_their_data);
     RUN(errors_and_addresses);
+    RUN(malloc_keep_freed_serves_large_blocks_from_the_heap);
     return test_summary();
 }
