@@ -68,6 +68,20 @@ struct EventLoopTests {
         #expect(elapsed.value >= .milliseconds(50))
     }
 
+    @Test func zeroAndNegativeDelaysFireAtOnce() async throws {
+        let loop = try EventLoop()
+        defer { loop.shutdown() }
+        let fired = Box<[String]>([])
+        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+            loop.schedule(after: .milliseconds(-300)) { fired.mutate { $0.append("negative") } }
+            loop.schedule(after: .nanoseconds(-1)) { fired.mutate { $0.append("minus one ns") } }
+            loop.schedule(after: .zero) { fired.mutate { $0.append("zero") } }
+            loop.schedule(after: .milliseconds(20)) { c.resume() }
+        }
+        #expect(Set(fired.value) == ["negative", "minus one ns", "zero"])
+        try await loop.sleep(for: .seconds(-2)) // returns, does not trap
+    }
+
     @Test func periodicTimerTicksUntilCancelledFromItsOwnCallback() async throws {
         let loop = try EventLoop()
         defer { loop.shutdown() }

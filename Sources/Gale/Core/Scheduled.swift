@@ -62,9 +62,14 @@ private let releaseScheduled: gale_free_fn = { ud in
 extension Duration {
     /// Whole nanoseconds, clamped to 0 for negative durations.
     var nanoseconds: UInt64 {
-        let (s, atto) = components
-        if s < 0 { return 0 }
-        return UInt64(s) &* 1_000_000_000 &+ UInt64(atto / 1_000_000_000)
+        // The attoseconds are a 128-bit integer (high, low). `components` divides it in
+        // software; below 2^64 ns (584 years) one 128-by-64-bit division does it.
+        let high = _high, low = _low
+        if high < 0 { return 0 }
+        if UInt64(high) < 1_000_000_000 {
+            return UInt64(1_000_000_000).dividingFullWidth((high: UInt64(high), low: low)).quotient
+        }
+        return .max
     }
 }
 

@@ -184,8 +184,7 @@ public final class Application: Sendable {
         let status = handler.statusCode
         let level: Logger.Level = status >= 500 ? .error : status >= 400 ? .warning : .debug
         if settings.logger.logLevel <= level {
-            let ms = Double((ContinuousClock.now - start).components.attoseconds) / 1e15
-                + Double((ContinuousClock.now - start).components.seconds) * 1000
+            let ms = Double((ContinuousClock.now - start).nanoseconds) / 1e6
             settings.logger.log(level: level, "\(status) \(request.method) \(request.uri) (\(request.remoteIP)) \(Int(ms * 100) / 100)ms")
         }
     }
