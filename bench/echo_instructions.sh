@@ -33,8 +33,8 @@ cc_build "$BUILD_DIR/libcore_echo_server" "$E/libcore_echo_server.c" "${LIBCORE_
 ECHO_BENCH="$BENCH/swift/.build/release/echo-bench"
 if [[ " $ONLY " == *" gale "* ]]; then
   if [ "${SKIP_SWIFT_BUILD:-0}" != 1 ] || [ ! -x "$ECHO_BENCH" ]; then
-    echo "== (bench/swift) swift build -c release --product echo-bench" >&2
-    (cd "$BENCH/swift" && swift build -c release --product echo-bench 2>&1 | tail -1) >&2
+    echo "== (bench/swift) swift build -c release --static-swift-stdlib --product echo-bench" >&2
+    (cd "$BENCH/swift" && swift build -c release --static-swift-stdlib --product echo-bench 2>&1 | tail -1) >&2
   fi
   [ -x "$ECHO_BENCH" ] || { echo "no $ECHO_BENCH" >&2; exit 1; }
   strip --strip-debug -o "$RESULTS_DIR/echo-bench.nodwarf" "$ECHO_BENCH"

@@ -13,7 +13,7 @@ ANCHORS="${ANCHORS:-$ROOT/../shared/bench}"
 [ -x "$ANCHORS/run.sh" ] || { echo "bench/http.sh: the peers' harness is not at $ANCHORS (set ANCHORS)" >&2; exit 1; }
 command -v wrk >/dev/null || { echo "bench/http.sh: wrk is missing (scripts/deps.sh bench)" >&2; exit 1; }
 
-(cd "$ROOT" && swift build -c release --product hello-server >/dev/null)
+make -s -C "$ROOT" build >/dev/null
 "$ANCHORS/build.sh" c >/dev/null
 PORT="${PORT:-5010}"
 RESULTS_DIR="${RESULTS_DIR:-/tmp/gale-bench/http-$(date +%Y%m%d-%H%M%S)}"

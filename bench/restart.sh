@@ -6,5 +6,5 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 command -v wrk >/dev/null || { echo "bench/restart.sh: wrk is missing (scripts/deps.sh bench)" >&2; exit 1; }
-(cd "$ROOT" && swift build -c release --product hello-server >/dev/null)
+make -s -C "$ROOT" build >/dev/null
 exec python3 "$ROOT/bench/restart_supervisor.py" "$ROOT/.build/release/hello-server" "$@"

@@ -30,8 +30,8 @@ SWIFT_PKG="$BENCH/swift"
 SWIFT_BIN="$SWIFT_PKG/.build/release/timers-bench"
 cc_build "$C_BIN" "$BENCH/timers/c_timers.c" "${LIBCORE_SRCS[@]}" -- $LIBCORE_FLAGS || exit 1
 if [ "${SKIP_SWIFT_BUILD:-0}" != 1 ] || [ ! -x "$SWIFT_BIN" ]; then
-  echo "== (bench/swift) swift build -c release --product timers-bench" >&2
-  (cd "$SWIFT_PKG" && swift build -c release --product timers-bench 2>&1 | tail -1) >&2
+  echo "== (bench/swift) swift build -c release --static-swift-stdlib --product timers-bench" >&2
+  (cd "$SWIFT_PKG" && swift build -c release --static-swift-stdlib --product timers-bench 2>&1 | tail -1) >&2
 fi
 [ -x "$SWIFT_BIN" ] || { echo "no $SWIFT_BIN" >&2; exit 1; }
 
@@ -107,6 +107,7 @@ if [ "$CALLGRIND" = 1 ]; then
     bin="$C_BIN"; [ "$side" = swift ] && bin="$RESULTS_DIR/timers-bench.nodwarf"
     a="$(ir "$bin" "$CG_N")" || exit 1; b="$(ir "$bin" "$((2 * CG_N))")" || exit 1
     per[$side]=$(( (b - a) / CG_N ))
+    printf '%s\t%s\n' "$side" "${per[$side]}" >>"$RESULTS_DIR/instructions.tsv"
     echo "| $side | ${per[$side]} | $a | $b |" | tee -a "$RESULTS_DIR/table.md"
   done
   echo "- **swift / c** (instructions): **$(awk -v s="${per[swift]}" -v c="${per[c]}" 'BEGIN { printf "%.2f", s / c }')**" | tee -a "$RESULTS_DIR/table.md"

@@ -2,7 +2,7 @@
 # Install what Gale needs when it is missing, on Debian or Ubuntu (as root, or with sudo).
 #   scripts/deps.sh run    to build and run: libevent, OpenSSL, cmake, pkg-config, a C compiler
 #   scripts/deps.sh test   also the test tools: valgrind, curl, Python with tornado/requests/websockets
-#   scripts/deps.sh bench  also the load generator: wrk
+#   scripts/deps.sh bench  also the load generator (wrk) and the tools the benchmarks use
 set -euo pipefail
 mode="${1:-run}"
 
@@ -15,7 +15,7 @@ need=(pkg-config libevent-dev libssl-dev cmake make gcc libc6-dev)
 case "$mode" in
   run) ;;
   test) need+=(valgrind curl procps) ;;
-  bench) need+=(valgrind curl procps wrk) ;;
+  bench) need+=(valgrind curl procps wrk bc iproute2 util-linux binutils) ;;
   *) echo "usage: scripts/deps.sh run|test|bench" >&2; exit 2 ;;
 esac
 command -v python3 >/dev/null 2>&1 || need+=(python3)

@@ -41,8 +41,8 @@ LIBCORE_FLAGS="-D_GNU_SOURCE -I$ROOT/include -Wno-unused-parameter $(pkg-config 
 
 build_gale() {
   if [ "${SKIP_SWIFT_BUILD:-0}" = 1 ] && [ -x "$GALE_BIN" ]; then return 0; fi
-  echo "== swift build -c release --product gale" >&2
-  (cd "$ROOT" && swift build -c release --product gale 2>&1 | tail -1) >&2
+  echo "== make build (swift build -c release --static-swift-stdlib)" >&2
+  (cd "$ROOT" && make -s build 2>&1 | tail -1) >&2
   [ -x "$GALE_BIN" ] || { echo "no $GALE_BIN after the build" >&2; return 1; }
 }
 

@@ -118,9 +118,11 @@ final class HTTPEngine: @unchecked Sendable {
 /// hence `nonisolated(unsafe)`.
 actor HTTPWorkers {
     nonisolated let engine: HTTPEngine
-    // Requests waiting for a worker, FIFO (a ring: head advances, compacted when drained).
-    @exclusivity(unchecked) nonisolated(unsafe) private var queue: [(RequestRef, HTTPConnection)] = []
+    // Requests waiting for a worker, FIFO: slots [head, tail) of `queue`; slots are reused, so
+    // a steady state allocates nothing.
+    @exclusivity(unchecked) nonisolated(unsafe) private var queue: [QueuedRequest] = []
     @exclusivity(unchecked) nonisolated(unsafe) private var head = 0
+    @exclusivity(unchecked) nonisolated(unsafe) private var tail = 0
     @exclusivity(unchecked) nonisolated(unsafe) private var idle: [UnsafeContinuation<Bool, Never>] = []
     /// Workers alive (busy or idle).
     @exclusivity(unchecked) nonisolated(unsafe) private(set) var count = 0
@@ -134,7 +136,9 @@ actor HTTPWorkers {
 
     /// Queue a request and see that a worker will take it. Loop thread (C callback).
     nonisolated func submit(_ req: OpaquePointer, _ conn: HTTPConnection) {
-        queue.append((RequestRef(raw: req), conn))
+        let item = QueuedRequest(raw: req, conn: conn)
+        if tail < queue.count { queue[tail] = item } else { queue.append(item) }
+        tail += 1
         if let w = idle.popLast() {
             w.resume(returning: true)
         } else {
@@ -154,15 +158,13 @@ actor HTTPWorkers {
 
     private func work() async {
         while true {
-            while head < queue.count {
-                let (ref, conn) = queue[head]
+            while head < tail {
+                let item = queue[head]
+                queue[head].conn = nil // the connection is not kept alive by a spent slot
                 head += 1
-                if head == queue.count {
-                    queue.removeAll(keepingCapacity: true)
-                    head = 0
-                }
-                await engine.app.serve(ref.raw, on: conn)
-                conn.endRequest()
+                if head == tail { head = 0; tail = 0 }
+                await engine.app.serve(item.raw, on: item.conn!)
+                item.conn!.endRequest()
             }
             if retired || idle.count >= Self.keepIdle { break }
             if !(await withUnsafeContinuation({ idle.append($0) })) { break }
@@ -238,9 +240,10 @@ final class HTTPConnection: @unchecked Sendable {
     fileprivate func resumeBody() { if let r = currentRequest { gale_http_request_resume_body(r) } }
 }
 
-/// A C request handed from the callback to a worker: both on the loop thread.
-struct RequestRef: @unchecked Sendable {
+/// A request waiting for a worker (loop thread only).
+struct QueuedRequest: @unchecked Sendable {
     let raw: OpaquePointer
+    var conn: HTTPConnection?
 }
 
 /// A streamed request body as chunks, with backpressure: past 1 MiB waiting, the socket is

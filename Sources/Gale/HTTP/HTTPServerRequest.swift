@@ -27,8 +27,8 @@ public final class HTTPServerRequest: @unchecked Sendable {
     public let peer: SocketAddress?
 
     /// The raw head (request line to the empty line), then the fields' offsets into it: one
-    /// allocation for both.
-    private let storage: [UInt8]
+    /// malloc for both, freed in deinit (an Array here costs a generic metadata lookup).
+    private let storage: UnsafeRawBufferPointer
     private let headLength: Int
     private let fieldCount: Int
     private let targetRange: Range<Int>
@@ -49,12 +49,10 @@ public final class HTTPServerRequest: @unchecked Sendable {
         let fieldBytes = Int(n) * MemoryLayout<gale_http_field>.stride
         headLength = h.len
         fieldCount = Int(n)
-        storage = [UInt8](unsafeUninitializedCapacity: h.len + fieldBytes) { buf, count in
-            let dst = UnsafeMutableRawBufferPointer(buf)
-            dst.baseAddress!.copyMemory(from: base, byteCount: h.len)
-            if fieldBytes > 0 { (dst.baseAddress! + h.len).copyMemory(from: UnsafeRawPointer(f), byteCount: fieldBytes) }
-            count = h.len + fieldBytes
-        }
+        let dst = UnsafeMutableRawBufferPointer.allocate(byteCount: max(h.len + fieldBytes, 1), alignment: 8)
+        dst.baseAddress!.copyMemory(from: base, byteCount: h.len)
+        if fieldBytes > 0 { (dst.baseAddress! + h.len).copyMemory(from: UnsafeRawPointer(f), byteCount: fieldBytes) }
+        storage = UnsafeRawBufferPointer(rebasing: dst[0..<(h.len + fieldBytes)])
         func range(_ s: gale_slice) -> Range<Int> {
             guard let p = s.ptr, s.len > 0 else { return 0..<0 }
             let start = UnsafeRawPointer(p) - base
@@ -66,8 +64,10 @@ public final class HTTPServerRequest: @unchecked Sendable {
         versionNumber = Int(gale_http_request_version(raw))
         peer = SocketAddress(raw: gale_http_request_peer(raw).pointee)
         method = string(gale_http_request_method(raw))
-        path = storage.withUnsafeBytes { String(decoding: UnsafeRawBufferPointer(rebasing: $0[pathRange]), as: UTF8.self) }
+        path = String(decoding: UnsafeRawBufferPointer(rebasing: storage[pathRange]), as: UTF8.self)
     }
+
+    deinit { UnsafeMutableRawPointer(mutating: storage.baseAddress!).deallocate() }
 
     /// A request built by hand (tests, internal redirects).
     public init(method: String, uri: String, version: String = "HTTP/1.1", headers: HTTPHeaders = HTTPHeaders(),
@@ -86,7 +86,10 @@ public final class HTTPServerRequest: @unchecked Sendable {
         let head = line + [13, 10]
         headLength = head.count
         fieldCount = fields.count
-        storage = head + fields.withUnsafeBytes { Array($0) }
+        let bytes = head + fields.withUnsafeBytes { Array($0) }
+        let dst = UnsafeMutableRawBufferPointer.allocate(byteCount: max(bytes.count, 1), alignment: 8)
+        dst.copyBytes(from: bytes)
+        storage = UnsafeRawBufferPointer(rebasing: dst[0..<bytes.count])
         let targetStart = method.utf8.count + 1
         targetRange = targetStart..<targetStart + uri.utf8.count
         if let q = uri.utf8.firstIndex(of: UInt8(ascii: "?")) {
@@ -103,7 +106,7 @@ public final class HTTPServerRequest: @unchecked Sendable {
     }
 
     private func text(_ r: Range<Int>) -> String {
-        storage.withUnsafeBytes { String(decoding: UnsafeRawBufferPointer(rebasing: $0[r]), as: UTF8.self) }
+        String(decoding: UnsafeRawBufferPointer(rebasing: storage[r]), as: UTF8.self)
     }
 
     /// The i-th field's offsets (stored unaligned after the head).
@@ -125,7 +128,7 @@ public final class HTTPServerRequest: @unchecked Sendable {
         if let h = copiedHeaders { return h }
         var h = HTTPHeaders()
         for i in 0..<fieldCount {
-            let f = storage.withUnsafeBytes { field(i, in: $0) }
+            let f = field(i, in: storage)
             h.add(text(Int(f.name_off)..<Int(f.name_off + f.name_len)), text(Int(f.value_off)..<Int(f.value_off + f.value_len)))
         }
         copiedHeaders = h
@@ -135,20 +138,19 @@ public final class HTTPServerRequest: @unchecked Sendable {
     /// The first value of a header (case-insensitive), without building the whole map.
     public func header(_ name: String) -> String? {
         var name = name
+        let h = storage
         let found: gale_http_field? = name.withUTF8 { n in
-            storage.withUnsafeBytes { h in
-                for i in 0..<fieldCount {
-                    let f = field(i, in: h)
-                    guard Int(f.name_len) == n.count else { continue }
-                    var same = true
-                    for j in 0..<n.count where lowerASCII(h[Int(f.name_off) + j]) != lowerASCII(n[j]) {
-                        same = false
-                        break
-                    }
-                    if same { return f }
+            for i in 0..<fieldCount {
+                let f = field(i, in: h)
+                guard Int(f.name_len) == n.count else { continue }
+                var same = true
+                for j in 0..<n.count where lowerASCII(h[Int(f.name_off) + j]) != lowerASCII(n[j]) {
+                    same = false
+                    break
                 }
-                return nil
+                if same { return f }
             }
+            return nil
         }
         guard let f = found else { return nil }
         return text(Int(f.value_off)..<Int(f.value_off + f.value_len))
