@@ -52,6 +52,7 @@ bufferevent_instructions() {
 }
 part instructions bufferevent_instructions
 part memory env RESULTS_DIR="$OUT/memory" "$BENCH/http_memory.sh"
+part idle env RESULTS_DIR="$OUT/idle" "$BENCH/idle.sh"
 part echo env "${Q[@]}" RESULTS_DIR="$OUT/echo" "$BENCH/echo.sh"
 part bulk env "${Q[@]}" RESULTS_DIR="$OUT/bulk" "$BENCH/bulk.sh"
 part timers env "${QT[@]}" RESULTS_DIR="$OUT/timers" "$BENCH/timers.sh"

@@ -32,7 +32,7 @@ struct BlockingDemoCommand: ParsableCommand {
     @Flag(help: "Use a non-blocking socket (setblocking(0)).") var nonblocking = false
 
     func validate() throws {
-        if let port { guard (1...65535).contains(port) else { throw ValidationError("--port must be between 1 and 65535") } }
+        if let port { try validatePort(port, listening: false) }
     }
 
     func run() throws {

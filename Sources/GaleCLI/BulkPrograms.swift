@@ -19,7 +19,7 @@ struct SinkServerCommand: AsyncParsableCommand {
     @Option(help: "The port to listen on (0 picks a free one).") var port = 12345
 
     func validate() throws {
-        guard (0...65535).contains(port) else { throw ValidationError("--port must be between 0 and 65535") }
+        try validatePort(port)
     }
 
     func run() async throws {
@@ -52,7 +52,7 @@ struct BulkClientCommand: AsyncParsableCommand {
     @Flag(help: "No progress bar, even on a terminal.") var noProgress = false
 
     func validate() throws {
-        guard (1...65535).contains(port) else { throw ValidationError("--port must be between 1 and 65535") }
+        try validatePort(port, listening: false)
     }
 
     func run() async throws {

@@ -109,6 +109,13 @@ struct Endpoint: ParsableArguments {
     var host = "127.0.0.1"
 }
 
+/// A --port value, for the commands' validate(): a usage error (exit 2) when out of range.
+/// A server may listen on 0 (a free port); a client needs a real one.
+func validatePort(_ port: Int, listening: Bool = true) throws {
+    let low = listening ? 0 : 1
+    guard (low...65535).contains(port) else { throw ValidationError("--port must be between \(low) and 65535") }
+}
+
 /// Run a server until SIGINT/SIGTERM, then stop it gracefully.
 func serveUntilSignalled(_ server: TCPServer, loop: EventLoop, host: String, port: Int) async throws {
     let address = try await server.listen(host: host, port: port)

@@ -12,7 +12,7 @@ struct TCPServerCommand: AsyncParsableCommand {
     @Option(help: "What to send each client.") var message = "Thank you for connecting"
 
     func validate() throws {
-        guard (0...65535).contains(port) else { throw ValidationError("--port must be between 0 and 65535") }
+        try validatePort(port)
     }
 
     func run() async throws {
@@ -37,7 +37,7 @@ struct TCPClientCommand: AsyncParsableCommand {
     @Option(help: "Give up connecting after this many seconds.") var timeout = 10.0
 
     func validate() throws {
-        guard (1...65535).contains(port) else { throw ValidationError("--port must be between 1 and 65535") }
+        try validatePort(port, listening: false)
         guard timeout > 0 else { throw ValidationError("--timeout must be positive") }
     }
 
@@ -64,7 +64,7 @@ struct EchoServerCommand: AsyncParsableCommand {
     @Flag(help: "Do not print a line per connection.") var quiet = false
 
     func validate() throws {
-        guard (0...65535).contains(port) else { throw ValidationError("--port must be between 0 and 65535") }
+        try validatePort(port)
     }
 
     func run() async throws {
@@ -92,7 +92,7 @@ struct EchoClientCommand: AsyncParsableCommand {
     @Option(help: "Give up after this many seconds.") var timeout = 10.0
 
     func validate() throws {
-        guard (1...65535).contains(port) else { throw ValidationError("--port must be between 1 and 65535") }
+        try validatePort(port, listening: false)
         guard !message.isEmpty else { throw ValidationError("--message must not be empty") }
         guard timeout > 0 else { throw ValidationError("--timeout must be positive") }
     }

@@ -11,7 +11,7 @@ struct UDPServerCommand: AsyncParsableCommand {
     @Option(help: "The port to listen on (0 picks a free one).") var port = 12345
 
     func validate() throws {
-        guard (0...65535).contains(port) else { throw ValidationError("--port must be between 0 and 65535") }
+        try validatePort(port)
     }
 
     func run() async throws {
@@ -49,7 +49,7 @@ struct UDPClientCommand: AsyncParsableCommand {
     @Option(help: "What to send.") var message = "Welcome to JavaTpoint"
 
     func validate() throws {
-        guard (1...65535).contains(port) else { throw ValidationError("--port must be between 1 and 65535") }
+        try validatePort(port, listening: false)
     }
 
     func run() async throws {

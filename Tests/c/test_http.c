@@ -22,25 +22,11 @@
 #include <unistd.h>
 
 #include "test.h"
-
-static const uint64_t MS = 1000000ull;
+#include "loop_util.h"
 
 static int under_valgrind(void) { return getenv("GALE_UNDER_VALGRIND") != NULL; }
 /* How long a client waits for something that should come (only bounds a failure). */
 static int wait_ms(void) { return under_valgrind() ? 30000 : 5000; }
-
-static void stop_timer_cb(gale_timer *t, void *ud) { gale_loop_stop(ud); }
-
-/* Run the loop until stopped, or fail after ms milliseconds. */
-static int run_for(gale_loop *loop, unsigned ms) {
-    gale_timer *t;
-    gale_timer_new(loop, stop_timer_cb, loop, NULL, &t);
-    gale_timer_start(t, ms * MS, 0);
-    uint64_t t0 = gale_now_ns();
-    gale_loop_run(loop);
-    gale_timer_free(t);
-    return (gale_now_ns() - t0) < ms * MS; /* 1 = stopped before the deadline */
-}
 
 static unsigned char pattern(size_t i) { return (unsigned char)(i * 7 + 3); }
 

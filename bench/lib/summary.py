@@ -132,6 +132,15 @@ for n, bound, enforced in (("1000", 6, False), ("10000", 40, True)):
             f2(ratio(held, num(b["held_mib"]) if b else None)), f"≤ {bound}", held <= bound)
         row(f"RSS bytes / connection at {int(n):,}", g["bytes_per_conn"], b["bytes_per_conn"] if b else "", "", "—", None)
 
+# Idle TCP echo connections (issue 2): memory per connection, gale echo-server vs the C echo server
+idle = {r["name"]: r for r in tsv("idle/runs.tsv") if r["ok"] == "yes"}
+for n in ("1000", "10000"):
+    g, c = idle.get(f"gale@{n}"), idle.get(f"c@{n}")
+    if g:
+        row(f"echo-server bytes / idle connection at {int(n):,} (vs C libevent echo)", g["bytes_per_conn"],
+            c["bytes_per_conn"] if c else "", f2(ratio(num(g["bytes_per_conn"]), num(c["bytes_per_conn"]) if c else None)),
+            "—", None)
+
 # Echo, bulk
 er = tsv("echo/runs.tsv")
 ge = med([num(r["mib_s"]) for r in er if r["name"] == "gale" and r["ok"] == "yes"])
