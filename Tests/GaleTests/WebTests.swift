@@ -142,6 +142,18 @@ final class ForeverHandler: RequestHandler {
     }
 }
 
+/// Answers at once, then goes on awaiting (up to 5 s) until the test opens its gate.
+final class LingerHandler: RequestHandler {
+    static let gate = Box(false)
+    static let ended = Box(false)
+    override func get() async throws {
+        try finish("early")
+        let loop = try EventLoop.shared
+        for _ in 0..<500 where !LingerHandler.gate.value { try await loop.sleep(for: .milliseconds(10)) }
+        LingerHandler.ended.value = true
+    }
+}
+
 /// The process's resident memory in bytes (Linux).
 func residentBytes() -> Int {
     guard let f = fopen("/proc/self/statm", "r") else { return 0 }
@@ -189,6 +201,7 @@ func testApp(settings: Settings = Settings()) throws -> Application {
         ("/slow", SlowHandler.self),
         ("/forever", ForeverHandler.self),
         ("/where", WhereHandler.self),
+        ("/linger", LingerHandler.self),
     ], settings: settings)
 }
 
@@ -441,6 +454,25 @@ struct WebTests {
         expected.append("story 99")
         #expect(bodies == expected)
         #expect(at == bytes.count)
+        await app.stop()
+    }
+
+    /// The request pipelined behind one whose handler answered and then goes on awaiting is
+    /// served at once, not after that handler returns.
+    @Test func aHandlerAwaitingAfterItsAnswerDoesNotHoldUpTheNextRequest() async throws {
+        let app = try testApp()
+        let loop = try EventLoop(name: "gale-web-linger")
+        defer { loop.shutdown() }
+        let port = try await app.listen(0, address: "127.0.0.1", on: [loop]).port!
+        let stream = try await TCPClient.connect(host: "127.0.0.1", port: port, loop: loop)
+        try await stream.write("GET /linger HTTP/1.1\r\nHost: x\r\n\r\nGET /story/7 HTTP/1.1\r\nHost: x\r\n\r\n")
+        let first = try await stream.read(until: "early")
+        let second = try await stream.read(until: "story 7")
+        #expect(String(decoding: first, as: UTF8.self).hasPrefix("HTTP/1.1 200 OK"))
+        #expect(String(decoding: second, as: UTF8.self).hasPrefix("HTTP/1.1 200 OK"))
+        #expect(!LingerHandler.ended.value) // still awaiting while the next request was answered
+        LingerHandler.gate.value = true
+        stream.close()
         await app.stop()
     }
 

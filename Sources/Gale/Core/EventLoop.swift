@@ -23,6 +23,8 @@ import Darwin
 public final class EventLoop: @unchecked Sendable {
     /// The C loop. Touched only on the loop thread, except `gale_loop_post`/`in_loop_thread`.
     let raw: OpaquePointer
+    /// Swift jobs running right now on the loop thread (nested runs count each). Loop thread.
+    @exclusivity(unchecked) var runningJobs = 0
     private let state = Mutex(State())
     public let name: String
 
@@ -217,7 +219,9 @@ func currentEventLoop() -> EventLoop {
 private let runJob: gale_loop_fn = { ptr in
     let loop = currentEventLoop()
     let job = unsafeBitCast(ptr, to: UnownedJob.self)
+    loop.runningJobs += 1
     job.runSynchronously(isolatedTo: loop.asUnownedSerialExecutor(), taskExecutor: loop.asUnownedTaskExecutor())
+    loop.runningJobs -= 1
 }
 
 /// One value handed from a task to a thread that blocks for it.

@@ -11,8 +11,9 @@ import Darwin
 /// One libcore HTTP server on one loop, serving an `Application`. Loop thread only.
 ///
 /// Requests are served by a pool of worker tasks, isolated to an actor whose executor is the
-/// loop: C's `on_request` queues the request and wakes an idle worker (or starts one). A
-/// worker that finishes a request takes the next queued one without suspending; workers number
+/// loop: C's `on_request` queues the request and wakes an idle worker (or starts one; from
+/// inside a running worker, only if that worker has not taken it by the time its job returns).
+/// A worker that finishes a request takes the next queued one without suspending; workers number
 /// the requests in flight at once, not the open connections, so an idle keep-alive connection
 /// costs no task. libcore runs the loop's deferred queue right after delivering a request,
 /// which is where a woken worker runs, so a handler that does not await finishes its response
@@ -127,6 +128,10 @@ actor HTTPWorkers {
     /// Workers alive (busy or idle).
     @exclusivity(unchecked) nonisolated(unsafe) private(set) var count = 0
     @exclusivity(unchecked) nonisolated(unsafe) private var retired = false
+    /// Workers woken or started for queued requests that have not reached the queue yet.
+    @exclusivity(unchecked) nonisolated(unsafe) private var waking = 0
+    /// A deferred dispatch() is pending.
+    @exclusivity(unchecked) nonisolated(unsafe) private var checkScheduled = false
     /// Idle workers kept for the next burst; more than that end.
     private static let keepIdle = 16
 
@@ -135,16 +140,40 @@ actor HTTPWorkers {
     nonisolated var unownedExecutor: UnownedSerialExecutor { engine.loop.asUnownedSerialExecutor() }
 
     /// Queue a request and see that a worker will take it. Loop thread (C callback).
+    ///
+    /// Which worker is decided after the job or callback that queued it returns (a deferred
+    /// check): a worker whose finished response pumped the next pipelined request takes that
+    /// request itself when it loops, so waking another one for it would be a wasted task switch.
     nonisolated func submit(_ req: OpaquePointer, _ conn: HTTPConnection) {
         let item = QueuedRequest(raw: req, conn: conn)
         if tail < queue.count { queue[tail] = item } else { queue.append(item) }
         tail += 1
-        if let w = idle.popLast() {
-            w.resume(returning: true)
-        } else {
-            // Every worker is busy (or none exists yet): one more, for as long as it is needed.
-            count += 1
-            Task(executorPreference: engine.loop) { await self.work() }
+        if checkScheduled { return }
+        // From a read callback, outside any job, no worker is running that could take it.
+        if engine.loop.runningJobs == 0 { return dispatch() }
+        checkScheduled = true
+        let me = Unmanaged.passRetained(self).toOpaque()
+        if gale_loop_defer(engine.loop.raw, dispatchQueued, me) != 0 {
+            Unmanaged<HTTPWorkers>.fromOpaque(me).release()
+            dispatch()
+        }
+    }
+
+    /// Wake (or start) a worker for each queued request that no worker took or is about to take.
+    /// Loop thread, outside any job.
+    nonisolated func dispatch() {
+        checkScheduled = false
+        var unclaimed = tail - head - waking
+        while unclaimed > 0 {
+            unclaimed -= 1
+            waking += 1
+            if !idle.isEmpty {
+                idle.removeLast().resume(returning: true)
+            } else {
+                // Every worker is busy (or none exists yet): one more, for as long as it is needed.
+                count += 1
+                Task(executorPreference: engine.loop) { await self.work() }
+            }
         }
     }
 
@@ -157,6 +186,7 @@ actor HTTPWorkers {
     }
 
     private func work() async {
+        waking -= 1
         while true {
             while head < tail {
                 let item = queue[head]
@@ -168,9 +198,15 @@ actor HTTPWorkers {
             }
             if retired || idle.count >= Self.keepIdle { break }
             if !(await withUnsafeContinuation({ idle.append($0) })) { break }
+            waking -= 1
         }
         count -= 1
     }
+}
+
+/// The deferred check after requests were queued (ud: the workers, retained by submit).
+private func dispatchQueued(_ ud: UnsafeMutableRawPointer?) {
+    Unmanaged<HTTPWorkers>.fromOpaque(ud!).takeRetainedValue().dispatch()
 }
 
 /// A connection's Swift side: the state of the response in progress. libcore holds a

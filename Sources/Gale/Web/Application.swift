@@ -163,7 +163,7 @@ public final class Application: Sendable {
     }
 
     /// Serve one request on its connection's task (loop thread).
-    func serve(_ raw: OpaquePointer, on connection: HTTPConnection) async {
+    @inline(__always) func serve(_ raw: OpaquePointer, on connection: HTTPConnection) async {
         let start = ContinuousClock.now
         let request = HTTPServerRequest(raw: raw)
         let match: Match?

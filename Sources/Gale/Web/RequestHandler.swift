@@ -396,7 +396,7 @@ open class RequestHandler {
     }
 
     /// Tornado's `_execute`: prepare, the method, finish; errors become error pages.
-    final func execute() async {
+    @inline(__always) final func execute() async {
         do {
             try await prepare()
             if finished { return }
