@@ -426,6 +426,16 @@ static void process(gale_http_conn *c) {
         begin_request(c, (uint32_t)r);
     }
     /* Still "dispatching" through the tail: a close in here must not free c under us. */
+    if (!c->dead && c->got_eof && c->req_active && !c->req.eof_told && !c->in_body && queued(c) == 0) {
+        /* The client's EOF with a request in flight and nothing after it: tell the owner once
+         * (the client has probably gone; a half-closed one still gets the answer). */
+        gale_http_server *srv = c->srv;
+        c->req.eof_told = 1;
+        if (srv->cbs->on_peer_eof) {
+            srv->cbs->on_peer_eof(&c->req, srv->ud);
+            gale_loop_run_deferred(srv->loop);
+        }
+    }
     if (!c->dead) {
         gale_http_server *srv = c->srv;
         if (c->got_eof && !c->req_active && !c->closing) c->closing = 1; /* nothing more will come */

@@ -37,7 +37,7 @@ struct gale_http_request {
     uint64_t body_sent;       /* body bytes framed so far (after the head) */
     unsigned delivered : 1, started : 1, head_sent : 1, chunked : 1, until_close : 1, has_length : 1,
         is_head : 1, no_body : 1, user_date : 1, user_server : 1, user_close : 1, aborted : 1,
-        stream_body : 1, body_paused : 1, body_done : 1, want_writable : 1;
+        stream_body : 1, body_paused : 1, body_done : 1, want_writable : 1, eof_told : 1;
 };
 
 struct gale_http_conn {

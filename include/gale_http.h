@@ -50,6 +50,11 @@ typedef struct gale_http_callbacks {
     /** The connection failed or timed out before the response ended (err is -errno or
      *  -ETIMEDOUT). Stop producing; still call gale_http_response_end to release req. */
     void (*GALE_NULLABLE on_abort)(gale_http_request *req, int err, void *GALE_NULLABLE ud);
+    /** The client closed its sending side (EOF) while this request was in flight, with nothing
+     *  sent after it. Usually the client has gone away (Tornado's on_connection_close); one
+     *  that only half-closed still reads the answer, so the response may still be sent, and
+     *  must still be ended. At most once per request. */
+    void (*GALE_NULLABLE on_peer_eof)(gale_http_request *req, void *GALE_NULLABLE ud);
 } gale_http_callbacks;
 
 /** Server settings. Zero members take the defaults shown. */

@@ -154,6 +154,22 @@ final class LingerHandler: RequestHandler {
     }
 }
 
+/// A long poll: waits (up to 5 s) for an event that never comes, unless the client goes first.
+final class LongPollHandler: RequestHandler {
+    static let toldClosed = Box(0)
+    static let gaveUp = Box(false)
+    var clientGone = false
+    override func onConnectionClose() {
+        clientGone = true
+        LongPollHandler.toldClosed.mutate { $0 += 1 }
+    }
+    override func get() async throws {
+        let loop = try EventLoop.shared
+        for _ in 0..<500 where !clientGone { try await loop.sleep(for: .milliseconds(10)) }
+        if clientGone { LongPollHandler.gaveUp.value = true }
+    }
+}
+
 /// The process's resident memory in bytes (Linux).
 func residentBytes() -> Int {
     guard let f = fopen("/proc/self/statm", "r") else { return 0 }
@@ -202,6 +218,7 @@ func testApp(settings: Settings = Settings()) throws -> Application {
         ("/forever", ForeverHandler.self),
         ("/where", WhereHandler.self),
         ("/linger", LingerHandler.self),
+        ("/poll", LongPollHandler.self),
     ], settings: settings)
 }
 
@@ -473,6 +490,24 @@ struct WebTests {
         #expect(!LingerHandler.ended.value) // still awaiting while the next request was answered
         LingerHandler.gate.value = true
         stream.close()
+        await app.stop()
+    }
+
+    /// A client that closes its connection during a long poll: the handler hears of it
+    /// (onConnectionClose, once) and stops waiting.
+    @Test func onConnectionCloseTellsALongPollThatItsClientLeft() async throws {
+        let app = try testApp()
+        let loop = try EventLoop(name: "gale-web-poll")
+        defer { loop.shutdown() }
+        let port = try await app.listen(0, address: "127.0.0.1", on: [loop]).port!
+        let client = try Socket(family: .inet, type: .stream)
+        try client.connect(host: "127.0.0.1", port: port)
+        try client.sendAll(Array("GET /poll HTTP/1.1\r\nHost: x\r\n\r\n".utf8))
+        try await Task.sleep(for: .milliseconds(50))
+        client.close()
+        for _ in 0..<250 where !LongPollHandler.gaveUp.value { try await Task.sleep(for: .milliseconds(20)) }
+        #expect(LongPollHandler.gaveUp.value)
+        #expect(LongPollHandler.toldClosed.value == 1)
         await app.stop()
     }
 

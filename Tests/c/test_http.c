@@ -54,6 +54,7 @@ struct hs {
     /* What the handlers saw (loop thread). */
     int requests;
     int aborts, abort_err, abort_end_rc;
+    int eofs, eof_later; /* on_peer_eof calls, and how many of them were for a /later request */
     int later_fired, later_rc[8];
     int rc[64]; /* return codes recorded by handlers, see each handler */
     int nrc;
@@ -441,6 +442,14 @@ static void on_abort(gale_http_request *req, int err, void *ud) {
     h->abort_end_rc = gale_http_response_end(req, NULL, 0);
 }
 
+static void on_peer_eof(gale_http_request *req, void *ud) {
+    hs *h = ud;
+    h->eofs++;
+    CHECK(!gale_http_request_aborted(req)); /* only told: the answer may still go out */
+    int *kind = gale_http_request_ud(req);
+    if (kind && *kind == UD_LATER) h->eof_later++;
+}
+
 static const gale_http_callbacks cbs = {
     .on_head = on_head,
     .on_request = on_request,
@@ -448,6 +457,7 @@ static const gale_http_callbacks cbs = {
     .on_body_end = on_body_end,
     .on_writable = on_writable,
     .on_abort = on_abort,
+    .on_peer_eof = on_peer_eof,
 };
 
 static void hs_start(hs *h, const gale_http_config *cfg) {
@@ -1050,6 +1060,45 @@ TEST(half_closed_client_gets_every_answer_then_close) {
     hs_run_client(&h, client_half_close, 10000);
     CHECK_EQ_INT(h.requests, 4);
     CHECK_EQ_INT(h.aborts, 0);
+    /* The EOF came with requests queued behind the one in flight: not reported for those;
+     * only the last, if it was still in flight once nothing was queued. */
+    CHECK(h.eofs <= 1);
+    hs_finish(&h);
+}
+
+/* The client's EOF during a request answered later: reported once, while the request is in
+ * flight, and the answer still reaches a client that only half-closed. A client that closes
+ * at once is reported too. */
+static void client_eof_in_flight(hs *h) {
+    cl c;
+    resp r;
+    CHECK_EQ_INT(cl_open(&c, h->port), 0);
+    CHECK_EQ_INT(cl_sends(&c, "GET /later?ms=200&tag=7 HTTP/1.1\r\nHost: t\r\n\r\n"), 0);
+    CHECK_EQ_INT(shutdown(c.fd, SHUT_WR), 0);
+    CHECK_EQ_INT(cl_read_resp(&c, &r, 0), 0);
+    CHECK_EQ_INT(r.status, 200);
+    CHECK_EQ_STR(r.body, "later 7");
+    resp_free(&r);
+    CHECK(cl_eof(&c));
+    cl_close(&c);
+    CHECK(wait_for(h, probe_conns, 0));
+
+    CHECK_EQ_INT(cl_open(&c, h->port), 0);
+    CHECK_EQ_INT(cl_sends(&c, "GET /later?ms=200&tag=8 HTTP/1.1\r\nHost: t\r\n\r\n"), 0);
+    CHECK(wait_for(h, probe_requests, 2));
+    cl_close(&c);
+    CHECK(wait_for(h, probe_later, 2));
+    CHECK(wait_for(h, probe_conns, 0));
+}
+
+TEST(client_eof_during_a_request_is_reported_once) {
+    hs h = {0};
+    hs_start(&h, NULL);
+    hs_run_client(&h, client_eof_in_flight, 10000);
+    CHECK_EQ_INT(h.requests, 2);
+    CHECK_EQ_INT(h.eofs, 2);
+    CHECK_EQ_INT(h.eof_later, 2);
+    CHECK_EQ_INT(h.later_rc[0], 0);
     hs_finish(&h);
 }
 
@@ -2311,6 +2360,7 @@ int main(int argc, char **argv) {
     RUN_SOME(pipelined_requests_answered_complete_and_in_order);
     RUN_SOME(responses_to_a_pipelined_batch_leave_in_one_write);
     RUN_SOME(half_closed_client_gets_every_answer_then_close);
+    RUN_SOME(client_eof_during_a_request_is_reported_once);
     RUN_SOME(http10_close_keep_alive_and_streamed_until_close);
     RUN_SOME(head_announces_length_sends_no_body_and_keeps_the_connection);
     RUN_SOME(request_bodies_length_chunked_continue_and_limit);

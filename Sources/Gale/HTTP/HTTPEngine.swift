@@ -219,6 +219,9 @@ final class HTTPConnection: @unchecked Sendable {
     @exclusivity(unchecked) private var writableWaiter: UnsafeContinuation<Void, any Error>?
     @exclusivity(unchecked) private var body: RequestBodyStream?
     @exclusivity(unchecked) fileprivate var currentRequest: OpaquePointer?
+    /// The handler serving the current request, while it runs (serve() holds it and clears this
+    /// after): told when the client goes.
+    @exclusivity(unchecked) unowned(unsafe) var handler: RequestHandler?
     // The last entity tag made on this connection: a page served again reuses its String.
     @exclusivity(unchecked) private var lastEtag: String?
     @exclusivity(unchecked) private var lastEtagBytes = [UInt8](repeating: 0, count: 42)
@@ -262,7 +265,11 @@ final class HTTPConnection: @unchecked Sendable {
             w.resume(throwing: GaleError(code: err, operation: "write"))
         }
         body?.fail(GaleError(code: err, operation: "read body"))
+        handler?.connectionClosed()
     }
+
+    /// The client closed its side while a request was in flight (it has probably gone).
+    fileprivate func peerClosed() { handler?.connectionClosed() }
 
     /// The streamed body of the current request.
     func requestBody() -> RequestBodyStream {
@@ -381,7 +388,8 @@ nonisolated(unsafe) private let httpCallbacks: UnsafeMutablePointer<gale_http_ca
         },
         on_body_end: { req, _ in existingConnection(req)?.requestBody().finish() },
         on_writable: { req, _ in existingConnection(req)?.writable() },
-        on_abort: { req, err, _ in existingConnection(req)?.abort(err) }
+        on_abort: { req, err, _ in existingConnection(req)?.abort(err) },
+        on_peer_eof: { req, _ in existingConnection(req)?.peerClosed() }
     ))
     return p
 }()

@@ -179,7 +179,9 @@ public final class Application: Sendable {
             request.pathKeywordArguments = match.kwargs
         }
         handler.bind(.init(application: self, request: request, connection: connection, raw: raw))
+        connection.handler = handler
         await handler.execute()
+        connection.handler = nil
         // Tornado's access log levels: errors show, successes only when asked for.
         let status = handler.statusCode
         let level: Logger.Level = status >= 500 ? .error : status >= 400 ? .warning : .debug

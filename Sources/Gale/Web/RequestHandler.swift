@@ -32,7 +32,7 @@ import Foundation
 /// a handler that returns without finishing is finished for it. Tornado's vocabulary:
 /// `write`, `setHeader`, `addHeader`, `clearHeader`, `setStatus`, `redirect`, `finish`,
 /// `flush`, `argument`/`arguments`, `cookie`/`setCookie`/`clearCookie`, `sendError`,
-/// `writeError`, `prepare`, `onFinish`, `computeEtag`.
+/// `writeError`, `prepare`, `onFinish`, `onConnectionClose`, `computeEtag`.
 open class RequestHandler {
     public required init() {}
 
@@ -78,6 +78,7 @@ open class RequestHandler {
     @exclusivity(unchecked) public private(set) var headersWritten = false
     /// True once the response is complete.
     @exclusivity(unchecked) public private(set) var finished = false
+    @exclusivity(unchecked) private var closeReported = false
 
     // MARK: Override points
 
@@ -92,6 +93,11 @@ open class RequestHandler {
     open func dataReceived(_ chunk: [UInt8]) async throws {}
     /// Runs once the response is complete (Tornado's `on_finish`), for logging and cleanup.
     open func onFinish() {}
+    /// The client went away while this request was in flight (Tornado's
+    /// `on_connection_close`): its connection failed or timed out, or the client closed its
+    /// side. Stop work only this client was waiting for (a long poll, an event stream). Runs
+    /// on the loop, at most once; a client that only half-closed still gets what you send.
+    open func onConnectionClose() {}
 
     open func get() async throws { throw HTTPError(405) }
     open func head() async throws { throw HTTPError(405) }
@@ -393,6 +399,13 @@ open class RequestHandler {
                 : GaleError(code: r, operation: "write headers")
         }
         headersWritten = true
+    }
+
+    /// The connection went away during this request: onConnectionClose, once.
+    final func connectionClosed() {
+        if closeReported { return }
+        closeReported = true
+        onConnectionClose()
     }
 
     /// Tornado's `_execute`: prepare, the method, finish; errors become error pages.
