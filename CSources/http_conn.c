@@ -96,7 +96,7 @@ void gale__http_conn_linger(gale_http_conn *c) {
 
 void gale__http_conn_on_timeout(gale_http_conn *c) {
     if (c->lingering) gale__http_conn_close(c, 0);
-    else if (c->req_active) gale__http_conn_close(c, -ETIMEDOUT);  /* a streamed body stalled */
+    else if (c->req_active) gale__http_conn_close(c, -ETIMEDOUT);  /* a streamed body or the client stalled */
     else if (c->in_body || queued(c) > 0) gale__http_conn_error(c, 408, "Request Timeout");
     else gale__http_conn_close(c, 0);                               /* idle, or never spoke */
 }
@@ -449,7 +449,9 @@ static void process(gale_http_conn *c) {
                 /* Which deadline applies now. The head timeout runs from a request's first byte,
                  * so it is only reset when a request was served in between. */
                 int want;
-                if (c->req_active) want = c->in_body && !c->req.body_paused ? TL_BODY : TL_NONE;
+                /* A response held up by a client that does not read: the idle deadline, from
+                 * the last progress (wrote_some), as for a finished response going out. */
+                if (c->req_active) want = c->in_body && !c->req.body_paused ? TL_BODY : c->write_watch ? TL_IDLE : TL_NONE;
                 else if (c->in_body) want = TL_BODY;
                 else if (queued(c) > 0) want = TL_HEAD;
                 else want = c->shutting ? TL_DRAIN : TL_IDLE;

@@ -95,7 +95,8 @@ static void watch_writes(gale_http_conn *c, int on) {
 }
 
 /* The client is reading what we send: an idle connection is not idle while its last
- * response is still going out, so the idle deadline runs from the last progress. */
+ * response is still going out, so the idle deadline runs from the last progress (and the
+ * same deadline bounds a response in flight whose output the client stopped reading). */
 static void wrote_some(gale_http_conn *c) {
     if (c->tlist == TL_IDLE) gale__http_timeout_set(c, TL_IDLE);
 }
@@ -123,6 +124,8 @@ int gale__http_flush_output(gale_http_conn *c) {
     if (progress) wrote_some(c);
     gale__http_buf_release(c->srv, &c->out);
     watch_writes(c, 0);
+    /* All out: a request still in flight may now wait as long as it likes (a long poll). */
+    if (c->req_active && c->tlist == TL_IDLE) gale__http_timeout_set(c, TL_NONE);
     return 0;
 }
 

@@ -62,9 +62,10 @@ typedef struct gale_http_config {
     gale_http_limits limits;       /* request line 8 KiB (414), head 64 KiB / 100 fields (431) */
     uint64_t max_body_size;        /* 100 MiB, like Tornado; larger bodies get 413 */
     uint64_t header_timeout_ns;    /* 30 s from a request's first byte to its complete head: 408 */
-    uint64_t idle_timeout_ns;      /* 60 s between requests on a kept-alive connection: closed
-                                      (while a response is still going out: 60 s without
-                                      the client reading any of it) */
+    uint64_t idle_timeout_ns;      /* 60 s between requests on a kept-alive connection: closed.
+                                      While a response is going out, 60 s without the client
+                                      reading any of it: closed, and a response still in
+                                      flight is aborted (on_abort, -ETIMEDOUT) */
     uint64_t body_timeout_ns;      /* 60 s without body progress while one is being read: 408 */
     uint32_t max_connections;      /* 0: no limit; past it, new connections get 503 and close
                                       (those do not count against the limit while they close) */

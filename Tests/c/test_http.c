@@ -1733,6 +1733,37 @@ TEST(streamed_response_to_a_slow_reader_honours_the_watermarks) {
     hs_finish(&h);
 }
 
+/* A client that asks for a stream and never reads: once the output stops moving for the idle
+ * timeout, the response is aborted (-ETIMEDOUT) and the connection closed; the producer
+ * waited at the high-water mark meanwhile. */
+static void client_never_reads(hs *h) {
+    cl c;
+    cl_init_fd(&c, (int)(intptr_t)h->arg);
+    char req[128];
+    snprintf(req, sizeof req, "GET /flood?total=%u&chunk=%u HTTP/1.1\r\nHost: t\r\n\r\n", FLOOD_TOTAL, FLOOD_CHUNK);
+    CHECK_EQ_INT(cl_sends(&c, req), 0);
+    CHECK(wait_for(h, probe_aborts, 1));
+    CHECK(wait_for(h, probe_conns, 0));
+    cl_close(&c);
+}
+
+TEST(streamed_response_to_a_client_that_never_reads_times_out) {
+    gale_http_config cfg = {0};
+    cfg.write_high_water = FLOOD_HIGH;
+    cfg.write_low_water = FLOOD_LOW;
+    cfg.idle_timeout_ns = 250 * MS;
+    hs h = {0};
+    hs_start(&h, &cfg);
+    h.arg = (void *)(intptr_t)adopt_tcp(&h, 32768, 4096);
+    uint64_t t0 = gale_now_ns();
+    hs_run_client(&h, client_never_reads, 20000);
+    CHECK_EQ_INT(h.aborts, 1);
+    CHECK_EQ_INT(h.abort_err, -ETIMEDOUT);
+    CHECK(gale_now_ns() - t0 >= 250 * MS);
+    CHECK(h.fl_written < FLOOD_TOTAL); /* held back, never finished */
+    hs_finish(&h);
+}
+
 /* A reader fast enough that the kernel takes each burst whole: a write that returned 1 must
  * still be followed by on_writable, or the producer waits forever. */
 static void client_fast_reader(hs *h) {
@@ -2372,6 +2403,7 @@ int main(int argc, char **argv) {
     RUN_SOME(malformed_requests_get_their_status_and_close);
     RUN_SOME(responses_framing_validation_and_no_body_statuses);
     RUN_SOME(streamed_response_to_a_slow_reader_honours_the_watermarks);
+    RUN_SOME(streamed_response_to_a_client_that_never_reads_times_out);
     RUN_SOME(on_writable_follows_a_burst_the_kernel_took_at_once);
     RUN_SOME(slowloris_gets_408_while_others_are_served);
     RUN_SOME(idle_keep_alive_connection_is_closed_after_idle_timeout);

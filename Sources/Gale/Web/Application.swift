@@ -207,7 +207,8 @@ public struct Settings: @unchecked Sendable {
     /// From a request's first byte to its complete head (408 after).
     public var headerTimeout: Duration = .seconds(30)
     /// Between requests on a kept-alive connection (closed after; Tornado's
-    /// idle_connection_timeout).
+    /// idle_connection_timeout); also how long a response may wait on a client that stopped
+    /// reading it (then the connection closes and a waiting `flush()` throws).
     public var idleTimeout: Duration = .seconds(60)
     /// Without body progress while one is being read (408 after; Tornado's body_timeout).
     public var bodyTimeout: Duration = .seconds(60)
