@@ -2,12 +2,23 @@
 #include "internal.h"
 
 #include <arpa/inet.h>
+#include <limits.h>
 #include <net/if.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/un.h>
 #include <time.h>
+
+unsigned gale__iface_index(const char *name) {
+    if (!name || !*name) return 0;
+    if (*name >= '0' && *name <= '9') { /* a number; "-1" or "+1" are not */
+        char *end;
+        unsigned long n = strtoul(name, &end, 10);
+        if (*end == '\0') return n <= UINT_MAX ? (unsigned)n : 0;
+    }
+    return if_nametoindex(name);
+}
 
 GALE_EXPORT int gale_addr_from_ip(const char *ip, int port, gale_addr *out) {
     if (!ip || port < 0 || port > 65535) return -EINVAL;
@@ -30,12 +41,9 @@ GALE_EXPORT int gale_addr_from_ip(const char *ip, int port, gale_addr *out) {
     if (scope) *scope++ = '\0';
     if (inet_pton(AF_INET6, host, &in6->sin6_addr) != 1) return -EINVAL;
     if (scope) {
-        char *end;
-        unsigned long id = strtoul(scope, &end, 10);
-        if (*scope == '\0') return -EINVAL;
-        if (*end != '\0') id = if_nametoindex(scope);
+        unsigned id = gale__iface_index(scope);
         if (id == 0) return -EINVAL;
-        in6->sin6_scope_id = (uint32_t)id;
+        in6->sin6_scope_id = id;
     }
     in6->sin6_family = AF_INET6;
     in6->sin6_port = htons((uint16_t)port);

@@ -205,7 +205,6 @@ static void deliver(gale_http_conn *c, size_t consumed) {
     c->req_in_in = 1;
     c->in.off += consumed;
     c->req_active = 1;
-    req->delivered = 1;
     c->served = 1;
     srv->requests++;
     srv->cbs->on_request(req, srv->ud);
@@ -224,15 +223,19 @@ static void deliver(gale_http_conn *c, size_t consumed) {
  * of pipelined requests is answered in one run (and one write). Anything else - a partial
  * head, a body, an error - is left to process(), which resumes once the run is over. */
 static void pump(gale_http_conn *c) {
-    if (c->closing || c->dead || c->req_active || !c->fields) return;
-    size_t q = queued(c);
-    if (q == 0) return;
-    int r = gale_http_parser_execute(&c->parser, c->in.data + c->in.off, q);
-    if (r <= 0) return; /* the parser keeps its progress (or its error) for process() */
-    const gale_http_head *h = &c->parser.head;
-    if (h->body_kind == GALE_HTTP_BODY_CHUNKED || (h->body_kind == GALE_HTTP_BODY_LENGTH && h->content_length > 0))
-        return;
-    begin_request(c, (uint32_t)r); /* no body: delivers at once, without a nested run */
+    /* A request answered inline from on_request ends inside begin_request below: the loop
+     * here takes the next one, so the stack does not grow once per pipelined request. */
+    if (c->pumping) return;
+    c->pumping = 1; /* c stays allocated: pump only runs inside process() */
+    while (!c->closing && !c->dead && !c->req_active && c->fields && queued(c) > 0) {
+        int r = gale_http_parser_execute(&c->parser, c->in.data + c->in.off, queued(c));
+        if (r <= 0) break; /* the parser keeps its progress (or its error) for process() */
+        const gale_http_head *h = &c->parser.head;
+        if (h->body_kind == GALE_HTTP_BODY_CHUNKED || (h->body_kind == GALE_HTTP_BODY_LENGTH && h->content_length > 0))
+            break;
+        begin_request(c, (uint32_t)r); /* no body: delivers at once, without a nested run */
+    }
+    c->pumping = 0;
 }
 
 /* A buffered body: 1 once it is complete, 0 if more must arrive, -1 after an error answer. */
@@ -329,7 +332,6 @@ static void stream_body(gale_http_conn *c) {
         }
         if (done && !c->dead) {
             c->in_body = 0;
-            req->body_done = 1;
             if (srv->cbs->on_body_end) srv->cbs->on_body_end(req, srv->ud);
         }
         gale_loop_run_deferred(srv->loop);
@@ -455,7 +457,8 @@ static void process(gale_http_conn *c) {
                 else if (c->in_body) want = TL_BODY;
                 else if (queued(c) > 0) want = TL_HEAD;
                 else want = c->shutting ? TL_DRAIN : TL_IDLE;
-                if (want != c->tlist || c->served || (want == TL_BODY && c->body_progress))
+                if (want != c->tlist || c->served || (want == TL_IDLE && c->idle_progress) ||
+                    (want == TL_BODY && c->body_progress))
                     gale__http_timeout_set(c, want);
                 c->served = c->body_progress = 0;
                 /* Idle with nothing buffered: give the buffers back. */
@@ -467,6 +470,7 @@ static void process(gale_http_conn *c) {
             }
         }
     }
+    c->idle_progress = 0; /* consumed above, or moot: closed or lingering */
     c->dispatching = 0;
     maybe_free(c);
 }

@@ -35,9 +35,9 @@ struct gale_http_request {
     int status;
     uint64_t declared_length; /* a Content-Length the owner set */
     uint64_t body_sent;       /* body bytes framed so far (after the head) */
-    unsigned delivered : 1, started : 1, head_sent : 1, chunked : 1, until_close : 1, has_length : 1,
-        is_head : 1, no_body : 1, user_date : 1, user_server : 1, user_close : 1, aborted : 1,
-        stream_body : 1, body_paused : 1, body_done : 1, want_writable : 1, eof_told : 1;
+    unsigned started : 1, head_sent : 1, chunked : 1, until_close : 1, has_length : 1, is_head : 1,
+        no_body : 1, user_date : 1, user_server : 1, user_close : 1, aborted : 1, stream_body : 1,
+        body_paused : 1, want_writable : 1, eof_told : 1;
 };
 
 struct gale_http_conn {
@@ -78,7 +78,7 @@ struct gale_http_conn {
     unsigned reading : 1, got_eof : 1, closing : 1, lingering : 1, dead : 1, refused : 1,
         in_body : 1, body_chunked : 1, req_active : 1, req_in_in : 1, resume_queued : 1,
         write_watch : 1, shutting : 1, served : 1, body_progress : 1, close_after : 1,
-        in_deferred : 1;
+        in_deferred : 1, pumping : 1, idle_progress : 1;
 };
 
 struct gale_http_server {
@@ -115,8 +115,6 @@ struct gale_http_server {
 };
 
 /* http_server.c */
-char *gale__http_pool_get(gale_http_server *srv);
-void gale__http_pool_put(gale_http_server *srv, char *buf);
 gale_http_field *gale__http_fields_get(gale_http_server *srv);
 void gale__http_fields_put(gale_http_server *srv, gale_http_field *f);
 void gale__http_buf_release(gale_http_server *srv, http_buf *b);

@@ -98,7 +98,10 @@ static void watch_writes(gale_http_conn *c, int on) {
  * response is still going out, so the idle deadline runs from the last progress (and the
  * same deadline bounds a response in flight whose output the client stopped reading). */
 static void wrote_some(gale_http_conn *c) {
-    if (c->tlist == TL_IDLE) gale__http_timeout_set(c, TL_IDLE);
+    if (c->tlist != TL_IDLE) return;
+    /* Inside process() its tail sets the deadline anyway: re-arm once, there. */
+    if (c->dispatching) c->idle_progress = 1;
+    else gale__http_timeout_set(c, TL_IDLE);
 }
 
 int gale__http_flush_output(gale_http_conn *c) {
@@ -218,6 +221,21 @@ static int name_is(const char *name, size_t n, const char *lit) {
     return 1;
 }
 
+/* Whether a comma-separated list holds the (lowercase) token lit, in any case: whole
+ * elements only, so "x-closed" is not "close". */
+static int has_token(const char *v, size_t n, const char *lit) {
+    size_t i = 0;
+    while (i < n) {
+        while (i < n && (v[i] == ' ' || v[i] == '\t' || v[i] == ',')) i++;
+        size_t start = i;
+        while (i < n && v[i] != ',') i++;
+        size_t end = i;
+        while (end > start && (v[end - 1] == ' ' || v[end - 1] == '\t')) end--;
+        if (end > start && name_is(v + start, end - start, lit)) return 1;
+    }
+    return 0;
+}
+
 static int status_has_no_body(int status) { return (status >= 100 && status < 200) || status == 204 || status == 304; }
 
 static int live(const gale_http_request *req) { return req->conn && !req->conn->dead && !req->aborted; }
@@ -270,8 +288,7 @@ GALE_EXPORT int gale_http_response_header(gale_http_request *req, const char *na
         return 0;
     }
     if (name_is(name, name_len, "connection")) {
-        for (size_t i = 0; i + 5 <= value_len; i++)
-            if (name_is(value + i, 5, "close")) req->user_close = 1;
+        if (has_token(value, value_len, "close")) req->user_close = 1;
         return 0; /* the server writes Connection itself */
     }
     if (name_is(name, name_len, "date")) req->user_date = 1;

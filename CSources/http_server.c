@@ -21,12 +21,12 @@ static const gale_http_config defaults = {
 
 /* ---- buffer pool ------------------------------------------------------------------------ */
 
-char *gale__http_pool_get(gale_http_server *srv) {
+static char *pool_get(gale_http_server *srv) {
     if (srv->npool) return srv->pool[--srv->npool];
     return malloc(HTTP_BUF_SIZE);
 }
 
-void gale__http_pool_put(gale_http_server *srv, char *buf) {
+static void pool_put(gale_http_server *srv, char *buf) {
     if (srv && srv->npool < HTTP_POOL_KEEP && !srv->freeing) srv->pool[srv->npool++] = buf;
     else free(buf);
 }
@@ -43,7 +43,7 @@ void gale__http_fields_put(gale_http_server *srv, gale_http_field *f) {
 
 void gale__http_buf_release(gale_http_server *srv, http_buf *b) {
     if (b->data) {
-        if (b->cap == HTTP_BUF_SIZE) gale__http_pool_put(srv, b->data);
+        if (b->cap == HTTP_BUF_SIZE) pool_put(srv, b->data);
         else free(b->data);
     }
     b->data = NULL;
@@ -57,7 +57,7 @@ int gale__http_buf_reserve(gale_http_server *srv, http_buf *b, size_t more, size
     if (live + more > limit) return -E2BIG;
     if (!b->data) {
         size_t want = more <= HTTP_BUF_SIZE ? HTTP_BUF_SIZE : more;
-        b->data = want == HTTP_BUF_SIZE ? gale__http_pool_get(srv) : malloc(want);
+        b->data = want == HTTP_BUF_SIZE ? pool_get(srv) : malloc(want);
         if (!b->data) return -ENOMEM;
         b->cap = want;
         b->off = b->len = 0;
@@ -75,7 +75,7 @@ int gale__http_buf_reserve(gale_http_server *srv, http_buf *b, size_t more, size
     char *d = malloc(cap);
     if (!d) return -ENOMEM;
     memcpy(d, b->data + b->off, live);
-    if (b->cap == HTTP_BUF_SIZE) gale__http_pool_put(srv, b->data);
+    if (b->cap == HTTP_BUF_SIZE) pool_put(srv, b->data);
     else free(b->data);
     b->data = d;
     b->cap = cap;
@@ -347,6 +347,8 @@ static void finalize(void *arg) {
 GALE_EXPORT void gale_http_server_free(gale_http_server *srv) {
     if (!srv || srv->freeing) return;
     srv->freeing = 1;
+    /* A shutdown still waiting ends here: its done runs (once) so the waiter can go on. */
+    gale_loop_fn done = srv->shutdown_done;
     srv->shutdown_done = NULL;
     gale__handle_unlink(&srv->h);
     for (unsigned i = 0; i < srv->nlisteners; i++) gale_listener_close(srv->listeners[i]);
@@ -354,6 +356,7 @@ GALE_EXPORT void gale_http_server_free(gale_http_server *srv) {
     while (srv->conns) gale__http_conn_close(srv->conns, -ECONNABORTED);
     event_del(srv->timer);
     if (srv->shutdown_timer) event_del(srv->shutdown_timer);
+    if (done) done(srv->shutdown_ud); /* after the on_aborts, as a shutdown's done runs */
     if (srv->ud_free) srv->ud_free(srv->ud);
     srv->ud_free = NULL;
     /* Without memory for the queue entry, leak rather than risk a use after free. */

@@ -31,11 +31,12 @@ void gale__handle_unlink(gale__handle *h);
  * objects allocate it right behind themselves: one malloc per object. */
 size_t gale__event_size(void);
 
+/* Rounded up to the next microsecond: a timeout never expires early (and never means "now"). */
 static inline struct timeval gale__tv(uint64_t ns) {
     struct timeval tv;
-    tv.tv_sec = (time_t)(ns / 1000000000u);
-    tv.tv_usec = (suseconds_t)((ns % 1000000000u) / 1000u);
-    if (ns > 0 && tv.tv_sec == 0 && tv.tv_usec == 0) tv.tv_usec = 1; /* round up: never "now" */
+    uint64_t us = (ns % 1000000000u + 999u) / 1000u; /* at most 1000000 */
+    tv.tv_sec = (time_t)(ns / 1000000000u + us / 1000000u);
+    tv.tv_usec = (suseconds_t)(us % 1000000u);
     return tv;
 }
 
@@ -43,6 +44,10 @@ static inline int gale__neg_errno(void) { return errno > 0 ? -errno : -EIO; }
 
 int gale__set_nonblock_cloexec(int fd);
 void gale__close_fd(int fd);
+
+/* An interface by name or number ("lo", "1"; also an IPv6 scope) (addr.c). @return its index,
+ * or 0 if there is no such interface. */
+unsigned gale__iface_index(const char *name);
 
 /* Called once before the first event_base: libevent's global state (signals, debug maps)
  * is then safe to touch from several loop threads. */

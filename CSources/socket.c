@@ -165,13 +165,7 @@ GALE_EXPORT int gale_socket_set_timeout(int fd, int64_t timeout_ns) {
         if ((r = clear_timeouts(fd)) < 0) return r;
         return set_nonblock(fd, timeout_ns == 0);
     }
-    struct timeval tv = gale__tv((uint64_t)timeout_ns);
-    if ((uint64_t)timeout_ns % 1000u) { /* round up: never time out early */
-        if (++tv.tv_usec == 1000000) {
-            tv.tv_sec++;
-            tv.tv_usec = 0;
-        }
-    }
+    struct timeval tv = gale__tv((uint64_t)timeout_ns); /* rounded up: never times out early */
     if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) < 0 ||
         setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv) < 0)
         return gale__neg_errno();

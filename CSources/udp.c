@@ -9,7 +9,6 @@
 #include "internal.h"
 
 #include <linux/errqueue.h>
-#include <net/if.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
 #include <unistd.h>
@@ -23,6 +22,7 @@ struct gale_udp {
     gale_free_fn ud_free;
     int fd;
     int family;
+    char *buf; /* the loop's scratch buffer, which lives as long as the loop */
     size_t read_size;
     uint64_t received, truncated, errors;
     int in_cb;
@@ -133,8 +133,7 @@ static void receive_error(gale_udp *u, int err) {
 
 static void on_readable(evutil_socket_t fd, short what, void *arg) {
     gale_udp *u = arg;
-    char *buf = gale__loop_scratch(u->h.loop);
-    if (!buf) return; /* out of memory: try again on the next readiness */
+    char *buf = u->buf;
     int got = 0;
     for (int i = 0; i < DATAGRAMS_PER_WAKEUP && !u->closing && !u->paused; i++) {
         gale_addr from;
@@ -179,7 +178,10 @@ static void force_close(gale__handle *h) { gale_udp_close((gale_udp *)h); }
 
 /* Wrap a non-blocking datagram socket. On error fd is closed. */
 static int create(gale_loop *loop, int fd, int family, gale_udp **out) {
-    gale_udp *u = malloc(sizeof *u + 2 * gale__event_size());
+    /* The scratch buffer is taken now, not per wakeup: failing then would return with the
+     * datagram still queued, and the level-triggered read event would spin on it. */
+    char *buf = gale__loop_scratch(loop);
+    gale_udp *u = buf ? malloc(sizeof *u + 2 * gale__event_size()) : NULL;
     if (!u) {
         gale__close_fd(fd);
         return -ENOMEM;
@@ -194,6 +196,7 @@ static int create(gale_loop *loop, int fd, int family, gale_udp **out) {
     }
     u->fd = fd;
     u->family = family;
+    u->buf = buf;
     u->cbs = &no_callbacks;
     u->read_size = GALE__SCRATCH_SIZE;
     gale__handle_link(loop, &u->h, force_close);
@@ -297,6 +300,7 @@ GALE_EXPORT void gale_udp_set_read_size(gale_udp *u, size_t max) {
 
 GALE_EXPORT int gale_udp_set_recverr(gale_udp *u, int on) {
     if (u->closing) return -EPIPE;
+    if (u->family != AF_INET && u->family != AF_INET6) return -EOPNOTSUPP; /* no ICMP to report */
     on = on ? 1 : 0;
     int err = 0;
     if (u->family == AF_INET6) err = gale_socket_set_option_raw(u->fd, IPPROTO_IPV6, IPV6_RECVERR, on);
@@ -319,9 +323,7 @@ GALE_EXPORT int gale_udp_set_broadcast(gale_udp *u, int on) {
 static int iface_index(const char *iface, unsigned *out) {
     *out = 0;
     if (!iface || !*iface) return 0;
-    char *end;
-    unsigned long n = strtoul(iface, &end, 10);
-    *out = *end == '\0' ? (unsigned)n : if_nametoindex(iface);
+    *out = gale__iface_index(iface);
     return *out ? 0 : -ENODEV;
 }
 

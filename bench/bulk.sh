@@ -113,11 +113,7 @@ run_pair() {
 
 for r in $(seq 1 "$ROUNDS"); do
   for p in $PAIRS; do
-    for try in $(seq 0 "$RETRIES"); do
-      run_pair "$p" "$r" "$try"; [ $? -eq 2 ] || break
-      echo "    noisy (other processes above MAX_OTHER=$MAX_OTHER% of a core): again in $RETRY_PAUSE s"
-      sleep "$RETRY_PAUSE"
-    done
+    run_retrying run_pair "$p" "$r"
   done
 done
 

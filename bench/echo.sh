@@ -98,11 +98,7 @@ measure() {
 
 for r in $(seq 1 "$ROUNDS"); do
   for n in $ONLY; do
-    for try in $(seq 0 "$RETRIES"); do
-      measure "$n" "$r" "$try"; [ $? -eq 2 ] || break
-      echo "    again in $RETRY_PAUSE s"
-      sleep "$RETRY_PAUSE"
-    done
+    run_retrying measure "$n" "$r"
   done
 done
 

@@ -22,9 +22,7 @@ raise_nofile
 NOFILE="$(ulimit -n)"
 HELLO="$ROOT/.build/release/hello-server"
 
-if [ "${SKIP_SWIFT_BUILD:-0}" != 1 ] || [ ! -x "$HELLO" ]; then
-  make -s -C "$ROOT" build >/dev/null
-fi
+if [[ " $ONLY " == *" gale "* ]]; then build_gale "$HELLO" || exit 1; fi
 if [[ " $ONLY " == *" bufferevent "* || " $ONLY " == *" evhttp "* ]]; then
   "$ANCHORS/build.sh" c >/dev/null || { echo "cannot build the C peers in $ANCHORS" >&2; exit 1; }
 fi

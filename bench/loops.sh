@@ -21,7 +21,7 @@ RESULTS_DIR="${RESULTS_DIR:-$BUILD_DIR/results/loops-$(date +%Y%m%d-%H%M%S)}"
 mkdir -p "$RESULTS_DIR"
 HELLO="$ROOT/.build/release/hello-server"
 command -v wrk >/dev/null || { echo "bench/loops.sh: wrk is missing (scripts/deps.sh bench)" >&2; exit 1; }
-if [ "${SKIP_SWIFT_BUILD:-0}" != 1 ] || [ ! -x "$HELLO" ]; then make -s -C "$ROOT" build >/dev/null; fi
+build_gale "$HELLO" || exit 1
 
 trap 'stop_server' EXIT
 trap 'stop_server; exit 130' INT TERM

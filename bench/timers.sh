@@ -68,11 +68,7 @@ run_side() {  # run_side c|swift RUN TRY -> appends a row; 2 if the machine was 
 }
 for r in $(seq 1 "$RUNS"); do
   for side in c swift; do
-    for try in $(seq 0 "$RETRIES"); do
-      run_side "$side" "$r" "$try"; [ $? -eq 2 ] || break
-      echo "    noisy (other processes above MAX_OTHER=$MAX_OTHER% of a core): again in $RETRY_PAUSE s"
-      sleep "$RETRY_PAUSE"
-    done
+    run_retrying run_side "$side" "$r"
   done
 done
 

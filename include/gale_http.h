@@ -109,12 +109,13 @@ GALE_EXPORT int gale_http_server_adopt(gale_http_server *srv, int fd);
  *  already on its way does not lose it; and call done(ud) once every connection is gone - or,
  *  after deadline_ns (0: no deadline), close what is left (on_abort runs). done runs once,
  *  after the last connection's on_abort; it may free the server. With no connection open,
- *  done runs before this returns. */
+ *  done runs before this returns; if gale_http_server_free comes first, it runs from there. */
 GALE_EXPORT void gale_http_server_shutdown(gale_http_server *srv, uint64_t deadline_ns,
                                            gale_loop_fn GALE_NULLABLE done, void *GALE_NULLABLE ud);
 
 /** Close everything now and free the server (on_abort for requests in flight; those must
- *  still be ended). ud_free(ud) runs before this returns. Safe inside the server's own
+ *  still be ended). A gale_http_server_shutdown still waiting has its done(ud) called, once,
+ *  after those on_aborts. ud_free(ud) runs before this returns. Safe inside the server's own
  *  callbacks (a handler, on_abort, done): the memory goes later in this loop turn.
  *  gale_loop_free frees a server still open, with its listeners. NULL-safe. */
 GALE_EXPORT void gale_http_server_free(gale_http_server *GALE_NULLABLE srv);

@@ -88,7 +88,8 @@ GALE_EXPORT int gale_udp_connect(gale_udp *u, const gale_addr *peer);
 /** IP_RECVERR / IPV6_RECVERR on (1) or off (0, the default): report ICMP errors for datagrams
  *  sent to any address, not only the connected peer, with the address each went to. The kernel
  *  then also fails the next send with such an error (whatever its destination), so a server
- *  that answers many peers usually leaves this off. @return 0 or -errno. */
+ *  that answers many peers usually leaves this off. @return 0, -EOPNOTSUPP if the socket is
+ *  not IPv4 or IPv6 (an adopted Unix datagram socket), or -errno. */
 GALE_EXPORT int gale_udp_set_recverr(gale_udp *u, int on);
 
 /** Stop receiving (datagrams wait in the kernel's buffer, which drops when full) / start again. */

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Gale
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -97,11 +98,10 @@ struct BulkClientCommand: AsyncParsableCommand {
 final class Progress: @unchecked Sendable {
     let total: Int
     let enabled: Bool
-    private let lock = Lock()
-    private var _sent = 0
+    private let _sent = Atomic<Int>(0)
     var sent: Int {
-        get { lock.with { _sent } }
-        set { lock.with { _sent = newValue } }
+        get { _sent.load(ordering: .relaxed) }
+        set { _sent.store(newValue, ordering: .relaxed) }
     }
 
     init(total: Int, enabled: Bool) {
@@ -126,14 +126,3 @@ final class Progress: @unchecked Sendable {
     }
 }
 
-/// A small pthread mutex for the progress counter.
-final class Lock: @unchecked Sendable {
-    private var m = pthread_mutex_t()
-    init() { pthread_mutex_init(&m, nil) }
-    deinit { pthread_mutex_destroy(&m) }
-    func with<T>(_ body: () -> T) -> T {
-        pthread_mutex_lock(&m)
-        defer { pthread_mutex_unlock(&m) }
-        return body()
-    }
-}

@@ -56,16 +56,10 @@ struct UDPClientCommand: AsyncParsableCommand {
         let loop = try EventLoop.shared
         say("UDP target IP: \(endpoint.host)")
         say("UDP target Port: \(port)")
+        let target = try await Resolver.firstAddress(endpoint.host, port: port, type: .datagram, loop: loop)
         // An ephemeral local port of the target's family, as an unbound socket gets from sendto.
-        let target = try await udpTarget(endpoint.host, port, loop: loop)
         let socket = try await UDPSocket.bind(host: target.family == .inet6 ? "::" : "0.0.0.0", port: 0, loop: loop)
         try await socket.send(Array(message.utf8), to: target)
         socket.close()
-    }
-
-    private func udpTarget(_ host: String, _ port: Int, loop: EventLoop) async throws -> SocketAddress {
-        if let a = try? SocketAddress(ip: host, port: port) { return a }
-        let found = try await Resolver.addressInfo(host, String(port), type: .datagram, flags: .numericService, loop: loop)
-        return found[0].address // getaddrinfo succeeds only with at least one result
     }
 }

@@ -56,11 +56,17 @@ struct HelloServer: ParsableCommand {
         } catch {
             if exitCode(for: error) == .validationFailure {
                 announce(fullMessage(for: error))
-                Glibc.exit(2)
+                exitProcess(2)
             }
             exit(withError: error)
         }
     }
+
+    #if canImport(Glibc)
+    private static func exitProcess(_ code: Int32) -> Never { Glibc.exit(code) }
+    #else
+    private static func exitProcess(_ code: Int32) -> Never { Darwin.exit(code) }
+    #endif
 
     func validate() throws {
         guard (0...65535).contains(port) else { throw ValidationError("--port must be between 0 and 65535") }

@@ -266,6 +266,40 @@ struct TCPTests {
         await a.stop()
     }
 
+    @Test func adoptingRefusesWhatIsNotAConnectionAndLeavesItToTheCaller() async throws {
+        let loop = try EventLoop()
+        defer { loop.shutdown() }
+        let datagram = try plainUDPSocket()
+        let (listener, address) = try listeningSocket()
+        for socket in [datagram, listener] {
+            let fd = socket.fileDescriptor
+            await #expect {
+                _ = try await TCPStream.adopting(socket, loop: loop)
+            } throws: { ($0 as? GaleError)?.kind == .invalidArgument }
+            #expect(socket.fileDescriptor == fd) // not taken, still open
+        }
+        // Both still work as they were.
+        let c = try Socket()
+        try c.connect(address)
+        let (s, _) = try listener.accept()
+        let sender = try plainUDPSocket()
+        try sender.sendTo([7], try datagram.localAddress)
+        #expect(try datagram.recvFrom(1).bytes == [7])
+        sender.close()
+        let closed = try Socket()
+        closed.close()
+        await #expect {
+            _ = try await TCPStream.adopting(closed, loop: loop)
+        } throws: { ($0 as? GaleError)?.kind == .closed }
+        // A connection is taken.
+        let stream = try await TCPStream.adopting(s, loop: loop)
+        #expect(s.fileDescriptor == -1)
+        try c.sendAll(Array("adopted\n".utf8))
+        #expect(text(try await stream.read(until: "\n")) == "adopted\n")
+        stream.close()
+        for x in [c, datagram, listener] { x.close() }
+    }
+
     @Test func manyConcurrentClients() async throws {
         let loop = try EventLoop()
         defer { loop.shutdown() }

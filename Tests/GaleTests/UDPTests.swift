@@ -30,6 +30,15 @@ func eventually(_ condition: () async -> Bool) async throws {
 
 func text(_ bytes: [UInt8]) -> String { String(decoding: bytes, as: UTF8.self) }
 
+/// Both ends of `socketpair(AF_UNIX, SOCK_DGRAM)`, blocking.
+func datagramPair() throws -> (Socket, Socket) {
+    var fds: [Int32] = [-1, -1]
+    guard socketpair(AF_UNIX, SocketType.datagram.rawValue, 0, &fds) == 0 else {
+        throw GaleError(kind: .system, operation: "socketpair", message: "failed", errno: errno)
+    }
+    return (try Socket(adopting: fds[0]), try Socket(adopting: fds[1]))
+}
+
 @Suite("UDP", .timeLimit(.minutes(1)))
 struct UDPTests {
     @Test(arguments: ["127.0.0.1", "::1"])
@@ -235,5 +244,92 @@ struct UDPTests {
         #expect(text(try back.recvFrom(100).bytes) == "three")
         await #expect { _ = try await socket.receive() } throws: { ($0 as? GaleError)?.kind == .closed }
         back.close()
+    }
+
+    @Test func adoptingRefusesAStreamSocketAndLeavesItToTheCaller() async throws {
+        let loop = try EventLoop()
+        defer { loop.shutdown() }
+        let (c, s) = try connectedPair()
+        let fd = c.fileDescriptor
+        await #expect {
+            _ = try await UDPSocket.adopting(c, loop: loop)
+        } throws: { ($0 as? GaleError)?.kind == .invalidArgument }
+        #expect(c.fileDescriptor == fd) // not taken, still open and usable
+        try c.sendAll(Array("still mine".utf8))
+        #expect(text(try s.recv(100)) == "still mine")
+        c.close()
+        await #expect {
+            _ = try await UDPSocket.adopting(c, loop: loop)
+        } throws: { ($0 as? GaleError)?.kind == .closed }
+        s.close()
+    }
+
+    /// Sends that find the socket buffer full wait (on the loop's thread: queued at once) until
+    /// the peer reads; closing fails those still waiting.
+    @Test(arguments: [true, false])
+    func blockedSendsWaitForRoomAndCloseFailsThem(onLoop: Bool) async throws {
+        let loop = try EventLoop()
+        defer { loop.shutdown() }
+        let (mine, peer) = try datagramPair()
+        try mine.setOption(.sendBufferSize, 1) // the minimum: a few datagrams fill it
+        let socket = try await UDPSocket.adopting(mine, loop: loop)
+        try peer.setTimeout(.seconds(5))
+        let count = 64
+        let datagram: @Sendable (Int) -> [UInt8] = { [UInt8(truncatingIfNeeded: $0)] + [UInt8](repeating: 0, count: 999) }
+
+        /// `count` concurrent sends, from tasks on the loop or off it: each one's error kind
+        /// (nil when sent), and how many were sent so far.
+        func startSends(from first: Int) -> (sent: Box<Int>, task: Task<[GaleError.Kind?], Never>) {
+            let sent = Box(0)
+            let body: @Sendable () async -> [GaleError.Kind?] = {
+                await withTaskGroup(of: GaleError.Kind?.self) { group in
+                    for i in first..<first + count {
+                        group.addTask {
+                            do {
+                                try await socket.send(datagram(i))
+                                sent.mutate { $0 += 1 }
+                                return nil
+                            } catch {
+                                return (error as? GaleError)?.kind ?? .system
+                            }
+                        }
+                    }
+                    return await group.reduce(into: []) { $0.append($1) }
+                }
+            }
+            return (sent, onLoop ? Task(executorPreference: loop, operation: body) : Task(operation: body))
+        }
+        /// Until the peer reads, sends stop completing: wait until they have.
+        func waitUntilStalled(_ sent: Box<Int>) async throws {
+            try await eventually { sent.value > 0 }
+            var last = -1
+            while sent.value != last {
+                last = sent.value
+                try await Task.sleep(for: .milliseconds(100))
+            }
+        }
+
+        let (sent, task) = startSends(from: 0)
+        try await waitUntilStalled(sent)
+        #expect(sent.value < count) // the rest are suspended, neither sent nor failed
+        var got: [Int] = []
+        while got.count < count {
+            let d = try peer.recv(2000)
+            #expect(d.count == 1000)
+            got.append(Int(d[0]))
+        }
+        #expect(await task.value == Array(repeating: nil, count: count))
+        #expect(sent.value == count)
+        #expect(got.sorted() == Array(0..<count))
+
+        let (sentBeforeClose, blocked) = startSends(from: count)
+        try await waitUntilStalled(sentBeforeClose)
+        let sentThen = sentBeforeClose.value
+        #expect(sentThen < count)
+        socket.close()
+        let results = await blocked.value
+        #expect(results.filter { $0 == nil }.count == sentThen)
+        #expect(results.filter { $0 == .closed }.count == count - sentThen)
+        peer.close()
     }
 }

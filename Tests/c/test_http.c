@@ -60,6 +60,7 @@ struct hs {
     int nrc;
     int done_calls, done_conns, free_in_done;
     int writables;
+    int depth, max_depth; /* on_request nesting, for handlers that track it */
     /* the /flood producer's progress and bursts (bytes accepted per fill, up to a 1) */
     size_t fl_written, fl_first_burst, fl_max_burst;
     int fl_bursts, fl_writables;
@@ -1060,9 +1061,9 @@ TEST(half_closed_client_gets_every_answer_then_close) {
     hs_run_client(&h, client_half_close, 10000);
     CHECK_EQ_INT(h.requests, 4);
     CHECK_EQ_INT(h.aborts, 0);
-    /* The EOF came with requests queued behind the one in flight: not reported for those;
-     * only the last, if it was still in flight once nothing was queued. */
-    CHECK(h.eofs <= 1);
+    /* The EOF came with requests queued behind the one in flight (/later), and those behind
+     * it are answered inline: none was ever in flight with nothing queued, so no report. */
+    CHECK_EQ_INT(h.eofs, 0);
     hs_finish(&h);
 }
 
@@ -1439,6 +1440,54 @@ TEST(early_answer_and_connection_close_end_the_connection) {
     hs_finish(&h);
 }
 
+/* A Connection header a handler sets is read as a list of whole tokens, in any case. */
+static int conn_token_handler(hs *h, gale_http_request *req) {
+    gale_slice p = gale_http_request_path(req);
+    const char *v;
+    if (slice_is(p, "/x-closed")) v = "x-closed";
+    else if (slice_is(p, "/x-list")) v = "x-closed,  Keep-Alive";
+    else if (slice_is(p, "/bye-list")) v = "keep-alive, CLOSE";
+    else return 0;
+    CHECK_EQ_INT(gale_http_response_header(req, "Connection", 10, v, strlen(v)), 0);
+    rec(h, gale_http_request_keep_alive(req));
+    end_str(req, v);
+    return 1;
+}
+
+static void client_conn_tokens(hs *h) {
+    cl c;
+    resp r;
+    CHECK_EQ_INT(cl_open(&c, h->port), 0);
+    const char *keep[2] = {"GET /x-closed HTTP/1.1\r\nHost: t\r\n\r\n", "GET /x-list HTTP/1.1\r\nHost: t\r\n\r\n"};
+    for (int i = 0; i < 2; i++) {
+        CHECK_EQ_INT(cl_roundtrip(&c, keep[i], &r), 0);
+        CHECK_EQ_INT(r.status, 200);
+        CHECK_EQ_INT(hdr(&r, "Connection", NULL, 0), 0); /* still open */
+        resp_free(&r);
+    }
+    CHECK_EQ_INT(cl_sends(&c, "GET /bye-list HTTP/1.1\r\nHost: t\r\n\r\nGET /hello HTTP/1.1\r\nHost: t\r\n\r\n"), 0);
+    CHECK_EQ_INT(cl_read_resp(&c, &r, 0), 0);
+    CHECK_EQ_INT(r.status, 200);
+    CHECK(hdr_is(&r, "Connection", "close"));
+    CHECK_EQ_STR(r.body, "keep-alive, CLOSE");
+    resp_free(&r);
+    CHECK(cl_eof(&c));
+    cl_close(&c);
+}
+
+TEST(handler_connection_header_matches_whole_tokens) {
+    hs h = {0};
+    h.custom = conn_token_handler;
+    hs_start(&h, NULL);
+    hs_run_client(&h, client_conn_tokens, 10000);
+    CHECK_EQ_INT(h.requests, 3);
+    CHECK_EQ_INT(h.nrc, 3);
+    CHECK_EQ_INT(h.rc[0], 1); /* x-closed */
+    CHECK_EQ_INT(h.rc[1], 1); /* x-closed, Keep-Alive */
+    CHECK_EQ_INT(h.rc[2], 0); /* keep-alive, CLOSE */
+    hs_finish(&h);
+}
+
 /* More pipelined requests than max_pipelined behind one that is answered late: the server
  * stops reading at the limit, and every request is still answered, in order. */
 #define DEEP 3000
@@ -1474,6 +1523,65 @@ TEST(deep_pipeline_past_max_pipelined_is_answered_in_order) {
     hs_start(&h, NULL);
     hs_run_client(&h, client_deep_pipeline, 20000);
     CHECK_EQ_INT(h.requests, DEEP);
+    hs_finish(&h);
+}
+
+/* A first request answered from the deferred run that follows on_request, then many that
+ * are answered inline: each answer hands over the next buffered request (pump), which must
+ * not nest once per request - a client could otherwise drive the stack as deep as it likes. */
+#define INLINE_DEEP 2000
+
+static void answer_deferred(void *ud) { end_str(ud, "first"); }
+
+static int depth_handler(hs *h, gale_http_request *req) {
+    gale_slice p = gale_http_request_path(req);
+    if (!slice_is(p, "/first") && !slice_is(p, "/d")) return 0;
+    if (++h->depth > h->max_depth) h->max_depth = h->depth;
+    if (slice_is(p, "/first")) {
+        CHECK_EQ_INT(gale_loop_defer(h->loop, answer_deferred, req), 0);
+    } else {
+        gale_slice t = gale_http_request_target(req);
+        gale_http_response_end(req, t.ptr, t.len);
+    }
+    h->depth--;
+    return 1;
+}
+
+static void client_inline_pipeline(hs *h) {
+    cl c;
+    CHECK_EQ_INT(cl_open(&c, h->port), 0);
+    size_t cap = 64 + INLINE_DEEP * 48, n = 0;
+    char *batch = malloc(cap);
+    n += (size_t)sprintf(batch + n, "GET /first HTTP/1.1\r\nHost: t\r\n\r\n");
+    for (int i = 1; i < INLINE_DEEP; i++) n += (size_t)sprintf(batch + n, "GET /d?%d HTTP/1.1\r\nHost: t\r\n\r\n", i);
+    CHECK_EQ_INT(cl_send(&c, batch, n), 0);
+    free(batch);
+    int in_order = 1, ok = 0;
+    for (int i = 0; i < INLINE_DEEP; i++) {
+        resp r;
+        if (cl_read_resp(&c, &r, 0) != 0) break;
+        char want[32];
+        if (i == 0) snprintf(want, sizeof want, "first");
+        else snprintf(want, sizeof want, "/d?%d", i);
+        if (strcmp(r.body, want) != 0) in_order = 0;
+        if (r.status == 200) ok++;
+        resp_free(&r);
+    }
+    CHECK_EQ_INT(ok, INLINE_DEEP);
+    CHECK(in_order);
+    cl_close(&c);
+}
+
+TEST(inline_answers_to_a_pipelined_batch_do_not_nest) {
+    gale_http_config cfg = {0};
+    cfg.max_pipelined = 256 * 1024; /* the whole batch may be buffered at once */
+    hs h = {0};
+    h.custom = depth_handler;
+    hs_start(&h, &cfg);
+    hs_run_client(&h, client_inline_pipeline, 20000);
+    CHECK_EQ_INT(h.requests, INLINE_DEEP);
+    CHECK(h.max_depth >= 1);
+    CHECK(h.max_depth <= 2);
     hs_finish(&h);
 }
 
@@ -2205,6 +2313,36 @@ TEST(shutdown_without_connections_calls_done_once) {
     hs_finish(&h);
 }
 
+/* Freed while a shutdown still waits for a connection: done runs then, once, so whoever
+ * waits for it is not left hanging. */
+static void shutdown_then_free(hs *h, void *arg) {
+    gale_http_server_shutdown(h->srv, 10000 * MS, on_done, h);
+    CHECK_EQ_INT(h->done_calls, 0); /* the connection is still open */
+    gale_http_server_free(h->srv);
+    h->srv = NULL;
+}
+
+static void client_shutdown_free(hs *h) {
+    cl a;
+    CHECK_EQ_INT(cl_open(&a, h->port), 0);
+    CHECK_EQ_INT(cl_sends(&a, "GET /never HTTP/1.1\r\nHost: t\r\n\r\n"), 0);
+    CHECK(wait_for(h, probe_requests, 1));
+    CHECK(on_loop(h, shutdown_then_free, NULL));
+    CHECK(cl_eof(&a));
+    cl_close(&a);
+}
+
+TEST(free_during_shutdown_calls_done_once) {
+    hs h = {0};
+    hs_start(&h, NULL);
+    hs_run_client(&h, client_shutdown_free, 10000);
+    CHECK(h.srv == NULL);
+    CHECK_EQ_INT(h.done_calls, 1);
+    CHECK_EQ_INT(h.aborts, 1);
+    CHECK_EQ_INT(h.abort_err, -ECONNABORTED);
+    hs_finish(&h);
+}
+
 /* ==== freeing the server from its own callbacks ========================================== */
 
 static int quit_handler(hs *h, gale_http_request *req) {
@@ -2399,7 +2537,9 @@ int main(int argc, char **argv) {
     RUN_SOME(request_pipelined_behind_a_streamed_upload);
     RUN_SOME(streamed_body_cut_short_by_eof_aborts_at_once);
     RUN_SOME(early_answer_and_connection_close_end_the_connection);
+    RUN_SOME(handler_connection_header_matches_whole_tokens);
     RUN_SOME(deep_pipeline_past_max_pipelined_is_answered_in_order);
+    RUN_SOME(inline_answers_to_a_pipelined_batch_do_not_nest);
     RUN_SOME(malformed_requests_get_their_status_and_close);
     RUN_SOME(responses_framing_validation_and_no_body_statuses);
     RUN_SOME(streamed_response_to_a_slow_reader_honours_the_watermarks);
@@ -2417,6 +2557,7 @@ int main(int argc, char **argv) {
     RUN_SOME(shutdown_done_may_free_the_server);
     RUN_SOME(shutdown_deadline_aborts_what_is_left);
     RUN_SOME(shutdown_without_connections_calls_done_once);
+    RUN_SOME(free_during_shutdown_calls_done_once);
     RUN_SOME(server_freed_from_its_own_handler);
     RUN_SOME(request_accessors);
     RUN_SOME(etag_matches_tornado);

@@ -13,8 +13,7 @@
 #endif
 
 #include "test.h"
-
-static const uint64_t MS = 1000000ull;
+#include "loop_util.h"
 
 /* ---- posts -------------------------------------------------------------------------------- */
 
@@ -318,8 +317,7 @@ TEST(cancelled_and_orphaned_lookups_release_their_data) {
         gale_getaddrinfo_start(loop, "localhost", NULL, NULL, never_gai, malloc(1), count_free, NULL);
     gale_loop_free(loop);
     /* Items still running on a helper thread are released there; wait for them. */
-    int tries = getenv("GALE_UNDER_VALGRIND") ? 2000 : 300; /* lookups are slow under valgrind */
-    for (int i = 0; i < tries && freed_count < 9; i++) usleep(10000);
+    wait_count(&freed_count, 9, 3000); /* lookups are slow under valgrind: it allows for that */
     CHECK_EQ_INT(freed_count, 9);
 }
 

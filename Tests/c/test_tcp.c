@@ -7,26 +7,12 @@
 #include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #include "test.h"
 #include "loop_util.h"
-
-/* The most CPU a window of `wall` seconds may use if the loop sleeps: an absolute bound, or,
- * under valgrind (which multiplies every instruction's cost), a share of the wall time well
- * below what a spinning loop would burn (all of it). */
-static double idle_cpu_bound(double plain, double wall) {
-    return getenv("GALE_UNDER_VALGRIND") ? wall * 0.6 : plain;
-}
-
-static double cpu_seconds(void) {
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
-}
 
 /* ---- echo server -------------------------------------------------------------------------- */
 

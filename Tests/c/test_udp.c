@@ -1,5 +1,5 @@
 /* test_udp.c - UDP sockets on the loop over loopback: both ways on IPv4 and IPv6, truncation,
- * ICMP errors on connected and unconnected sockets, options, closing and detaching. */
+ * ICMP errors on connected and unconnected sockets, options, backpressure, closing and detaching. */
 #include <gale.h>
 
 #include <errno.h>
@@ -243,8 +243,12 @@ TEST(unconnected_udp_reports_unreachable_destinations_only_with_recverr) {
     CHECK_EQ_INT(st.errors, 1);
     CHECK_EQ_INT(st.last_err, -ECONNREFUSED);
     CHECK(st.has_dest && gale_addr_equal(&st.last_dest, &nobody));
-    run_for(loop, 50); /* the error queue is drained: no repeat, no spin */
+    double cpu0 = cpu_seconds();
+    uint64_t wall0 = gale_now_ns();
+    run_for(loop, 200); /* the error queue is drained: no repeat, no spin */
+    double cpu = cpu_seconds() - cpu0, wall = (double)(gale_now_ns() - wall0) / 1e9;
     CHECK_EQ_INT(st.errors, 1);
+    CHECK(cpu < idle_cpu_bound(0.1, wall)); /* a pending EPOLLERR would burn the whole window */
     peer.want = 2;
     CHECK_EQ_INT(gale_udp_send(u, "still works", 11, &pa), 0);
     CHECK(run_for(loop, 5000));
@@ -316,8 +320,16 @@ TEST(broadcast_and_multicast_options) {
     gale_udp *tx;
     CHECK_EQ_INT(gale_udp_open(loop, &any, 0, &tx), 0);
     CHECK_EQ_INT(gale_udp_set_multicast_interface(tx, "127.0.0.1"), 0);
-    CHECK_EQ_INT(gale_udp_set_multicast_loop(tx, 1), 0);
-    CHECK_EQ_INT(gale_udp_set_multicast_ttl(tx, 1), 0);
+    /* Values other than the kernel's defaults (loop on, TTL 1), read back from the socket. */
+    CHECK_EQ_INT(gale_udp_set_multicast_loop(tx, 0), 0);
+    CHECK_EQ_INT(gale_socket_get_option_raw(gale_udp_fd(tx), IPPROTO_IP, IP_MULTICAST_LOOP, &v), 0);
+    CHECK_EQ_INT(v, 0);
+    CHECK_EQ_INT(gale_udp_set_multicast_ttl(tx, 5), 0);
+    CHECK_EQ_INT(gale_socket_get_option_raw(gale_udp_fd(tx), IPPROTO_IP, IP_MULTICAST_TTL, &v), 0);
+    CHECK_EQ_INT(v, 5);
+    CHECK_EQ_INT(gale_udp_set_multicast_loop(tx, 1), 0); /* back on: rx is on this host */
+    CHECK_EQ_INT(gale_socket_get_option_raw(gale_udp_fd(tx), IPPROTO_IP, IP_MULTICAST_LOOP, &v), 0);
+    CHECK_EQ_INT(v, 1);
     gale_addr group;
     gale_addr_from_ip("239.255.42.99", port_of(rx), &group);
     CHECK_EQ_INT(gale_udp_send(tx, "to the group", 12, &group), 0);
@@ -335,6 +347,11 @@ TEST(broadcast_and_multicast_options) {
     CHECK_EQ_INT(gale_udp_leave_multicast(rx6, "ff02::1:3", "lo"), 0);
     CHECK_EQ_INT(gale_udp_join_multicast(rx6, "ff02::1:3", "no-such-interface0"), -ENODEV);
     CHECK_EQ_INT(gale_udp_set_multicast_ttl(rx6, 2), 0);
+    CHECK_EQ_INT(gale_socket_get_option_raw(gale_udp_fd(rx6), IPPROTO_IPV6, IPV6_MULTICAST_HOPS, &v), 0);
+    CHECK_EQ_INT(v, 2);
+    CHECK_EQ_INT(gale_udp_set_multicast_loop(rx6, 0), 0);
+    CHECK_EQ_INT(gale_socket_get_option_raw(gale_udp_fd(rx6), IPPROTO_IPV6, IPV6_MULTICAST_LOOP, &v), 0);
+    CHECK_EQ_INT(v, 0);
     gale_loop_free(loop);
 }
 
@@ -383,6 +400,57 @@ TEST(adopt_and_detach_a_socket) {
     gale_loop_free(loop);
 }
 
+/* ---- backpressure -------------------------------------------------------------------------- */
+
+typedef struct {
+    gale_loop *loop;
+    int writable;
+} wr_state;
+
+static void wr_writable(gale_udp *u, void *ud) {
+    wr_state *w = ud;
+    w->writable++;
+    gale_loop_stop(w->loop);
+}
+
+static const gale_udp_callbacks wr_cbs = {.on_writable = wr_writable};
+
+/* A Unix datagram pair: the sender gets -EAGAIN once the peer's queue is full (a reader that
+ * does not read is all it takes, unlike UDP, which drops instead), and on_writable once it
+ * has room again. */
+TEST(full_socket_says_eagain_then_on_writable_once_drained) {
+    gale_loop *loop;
+    CHECK_EQ_INT(gale_loop_new(&loop), 0);
+    int sv[2];
+    CHECK_EQ_INT(socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, sv), 0);
+    gale_udp *u;
+    CHECK_EQ_INT(gale_udp_new_fd(loop, sv[0], &u), 0);
+    wr_state w = {.loop = loop};
+    gale_udp_start(u, &wr_cbs, &w, NULL);
+    CHECK_EQ_INT(gale_udp_set_recverr(u, 1), -EOPNOTSUPP); /* no ICMP on a Unix socket */
+
+    char msg[512];
+    memset(msg, 'q', sizeof msg);
+    int r = 0, sent = 0;
+    while (sent < 100000 && (r = gale_udp_send(u, msg, sizeof msg, NULL)) == 0) sent++;
+    CHECK_EQ_INT(r, -EAGAIN);
+    CHECK(sent > 0);
+    run_for(loop, 50); /* still full: no room, no callback */
+    CHECK_EQ_INT(w.writable, 0);
+
+    char buf[sizeof msg];
+    int drained = 0;
+    while (recv(sv[1], buf, sizeof buf, MSG_DONTWAIT) == (ssize_t)sizeof msg) drained++;
+    CHECK_EQ_INT(drained, sent);
+    CHECK(run_for(loop, 5000));
+    CHECK_EQ_INT(w.writable, 1);
+    CHECK_EQ_INT(gale_udp_send(u, msg, sizeof msg, NULL), 0); /* room again */
+    run_for(loop, 20); /* on_writable is one-shot: it does not repeat without a new -EAGAIN */
+    CHECK_EQ_INT(w.writable, 1);
+    close(sv[1]);
+    gale_loop_free(loop);
+}
+
 TEST(sockets_left_open_are_closed_by_loop_free) {
     gale_loop *loop;
     CHECK_EQ_INT(gale_loop_new(&loop), 0);
@@ -406,6 +474,7 @@ int main(void) {
     RUN(pause_holds_datagrams_in_the_kernel_until_resume);
     RUN(broadcast_and_multicast_options);
     RUN(adopt_and_detach_a_socket);
+    RUN(full_socket_says_eagain_then_on_writable_once_drained);
     RUN(sockets_left_open_are_closed_by_loop_free);
     return test_summary();
 }

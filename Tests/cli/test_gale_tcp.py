@@ -5,6 +5,7 @@ programs. Loopback only, ephemeral ports, every wait bounded.
 """
 import os
 import re
+import selectors
 import signal
 import socket
 import subprocess
@@ -16,25 +17,54 @@ GALE = os.environ.get("GALE_BIN", ".build/debug/gale")
 LISTENING = re.compile(r"listening on (\S+):(\d+)")
 
 
+def wait_for_line(proc, regex, timeout, stream=None):
+    """Read `stream` (default proc.stderr, a pipe) until a line matches `regex`, for at most
+    `timeout` s; return the match. If the timeout passes or the stream ends first, kill proc and
+    raise AssertionError with what was read: unlike a blocking readline(), a child that hangs
+    without printing cannot hang the caller. Reads the pipe's fd a byte at a time (select +
+    os.read), so nothing after the matching line is consumed: later readers of `stream` get the
+    rest. `stream` must not have been read through its buffered wrapper before."""
+    stream = proc.stderr if stream is None else stream
+    pattern = re.compile(regex)
+    fd = stream.fileno()
+    deadline = time.monotonic() + timeout
+    seen, line, why = [], bytearray(), "timed out"
+    with selectors.DefaultSelector() as sel:
+        sel.register(fd, selectors.EVENT_READ)
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0 or not sel.select(left):
+                break
+            byte = os.read(fd, 1)
+            if not byte:
+                why = "end of output"
+                break
+            if byte != b"\n":
+                line += byte
+                continue
+            text = line.decode(errors="replace").rstrip("\r")
+            line.clear()
+            seen.append(text)
+            m = pattern.search(text)
+            if m:
+                return m
+    if line:
+        seen.append(line.decode(errors="replace"))
+    if proc.poll() is None:
+        proc.kill()
+    proc.wait()
+    raise AssertionError("%s: no line matching %r within %g s (%s, exit status %s); read: %r"
+                         % (os.path.basename(str(proc.args[0])), regex, timeout, why,
+                            proc.returncode, "\n".join(seen)))
+
+
 class Server:
     """A `gale` server on port 0; knows its port from the line it prints on stderr."""
 
     def __init__(self, *args):
         self.proc = subprocess.Popen([GALE, *args, "--port", "0"], stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, text=True)
-        self.port = None
-        deadline = time.time() + 20
-        while time.time() < deadline:
-            line = self.proc.stderr.readline()
-            if not line:
-                break
-            m = LISTENING.search(line)
-            if m:
-                self.port = int(m.group(2))
-                break
-        if self.port is None:
-            self.proc.kill()
-            raise AssertionError("server did not report its port: " + self.proc.stderr.read())
+        self.port = int(wait_for_line(self.proc, LISTENING, 20).group(2))
         self.lines = []
         self._reader = threading.Thread(target=self._read_stdout, daemon=True)
         self._reader.start()

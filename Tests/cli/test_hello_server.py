@@ -18,6 +18,9 @@ import unittest
 
 HELLO = os.environ.get("HELLO_BIN", ".build/debug/hello-server")
 HERE = os.path.dirname(os.path.abspath(__file__))
+if HERE not in sys.path:  # run as a file path rather than through `discover -s Tests/cli`
+    sys.path.insert(0, HERE)
+from test_gale_tcp import wait_for_line  # noqa: E402
 PAGE = (b"<html>\n<head>\n<title>Tornado Framework</title>\n\n</head>\n<body>\n"
         b"<h2>Welcome to the Tornado framework</h2>\n</body>\n</html>")
 assert len(PAGE) == 120
@@ -35,19 +38,7 @@ class HelloServer:
     def __init__(self, *args):
         self.proc = subprocess.Popen([HELLO, "--port", "0", *args], stdout=subprocess.DEVNULL,
                                      stderr=subprocess.PIPE, text=True)
-        self.port = None
-        deadline = time.time() + 30
-        while time.time() < deadline:
-            line = self.proc.stderr.readline()
-            if not line:
-                break
-            m = re.search(r"listening on http://127\.0\.0\.1:(\d+)/", line)
-            if m:
-                self.port = int(m.group(1))
-                break
-        if self.port is None:
-            self.proc.kill()
-            raise AssertionError("hello-server did not start")
+        self.port = int(wait_for_line(self.proc, r"listening on http://127\.0\.0\.1:(\d+)/", 30).group(1))
         self.stderr_lines = []
         threading.Thread(target=self._drain, daemon=True).start()
 
@@ -72,9 +63,7 @@ class Tornado:
         self.port = free_port()
         self.proc = subprocess.Popen([sys.executable, os.path.join(HERE, "tornado_hello.py"), str(self.port)],
                                      stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-        if self.proc.stdout.readline().strip() != "ready":
-            self.proc.kill()
-            raise AssertionError("tornado did not start")
+        wait_for_line(self.proc, r"^ready$", 30, self.proc.stdout)
 
     def stop(self):
         self.proc.kill()
@@ -83,7 +72,11 @@ class Tornado:
 
 
 def raw_exchange(port, data, timeout=5.0):
-    """Send raw bytes, read until the server closes (or the timeout)."""
+    """Send raw bytes and read the reply until the server closes the connection or `timeout` s
+    pass with nothing more arriving. Returns (reply, closed): closed is True only if the server
+    closed (EOF), False if the read timed out with the connection still open. A caller that
+    expects the server to close must assert `closed`; one that means to read until the timeout
+    ignores it."""
     s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
     try:
         s.sendall(data)
@@ -92,13 +85,23 @@ def raw_exchange(port, data, timeout=5.0):
             try:
                 chunk = s.recv(65536)
             except socket.timeout:
-                break
+                return out, False
             if not chunk:
-                break
+                return out, True
             out += chunk
-        return out
     finally:
         s.close()
+
+
+def recv_until(s, marker, got=b""):
+    """Read from s (after `got`, already read) until `marker` has arrived; fails, rather than
+    spinning, if the peer closes first; socket.timeout if nothing arrives within s's timeout."""
+    while marker not in got:
+        chunk = s.recv(65536)
+        if not chunk:
+            raise AssertionError("connection closed before %r arrived; got %r" % (marker, got[-200:]))
+        got += chunk
+    return got
 
 
 def get(port, path="/", headers=None, method="GET"):
@@ -209,25 +212,25 @@ class Clients(unittest.TestCase):
             b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc",
             b"GET /?q=1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
         ])
-        out = raw_exchange(self.gale.port, reqs)
+        out, closed = raw_exchange(self.gale.port, reqs)
+        self.assertTrue(closed, "no close after the Connection: close request")
         statuses = re.findall(rb"HTTP/1\.1 (\d{3}) ", out)
         self.assertEqual(statuses, [b"200", b"404", b"405", b"200"])
         self.assertEqual(out.count(PAGE), 2)
 
     def test_http_1_0_closes_unless_keep_alive_is_asked(self):
-        out = raw_exchange(self.gale.port, b"GET / HTTP/1.0\r\n\r\n")
+        out, closed = raw_exchange(self.gale.port, b"GET / HTTP/1.0\r\n\r\n")
         self.assertTrue(out.startswith(b"HTTP/1.1 200 OK\r\n"))
-        self.assertTrue(out.endswith(PAGE))  # and the server closed: raw_exchange returned
+        self.assertTrue(out.endswith(PAGE))
+        self.assertTrue(closed, "HTTP/1.0 without keep-alive: the server must close")
         s = socket.create_connection(("127.0.0.1", self.gale.port), timeout=5)
         s.sendall(b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
-        got = b""
-        while PAGE not in got:
-            got += s.recv(65536)
+        got = recv_until(s, PAGE)
         self.assertIn(b"Connection: keep-alive\r\n", got)
         s.sendall(b"GET / HTTP/1.0\r\n\r\n")  # still open: a second request works
         more = b""
         while True:
-            chunk = s.recv(65536)
+            chunk = s.recv(65536)  # socket.timeout (an error) if the server does not close
             if not chunk:
                 break
             more += chunk
@@ -241,8 +244,7 @@ class Clients(unittest.TestCase):
         self.assertTrue(first.startswith(b"HTTP/1.1 100 Continue\r\n\r\n"))
         s.sendall(b"hello")
         rest = first[len(b"HTTP/1.1 100 Continue\r\n\r\n"):]
-        while b"</html>" not in rest:
-            rest += s.recv(65536)
+        rest = recv_until(s, b"</html>", rest)
         self.assertTrue(rest.startswith(b"HTTP/1.1 405 "))
         s.close()
 
@@ -284,9 +286,10 @@ class Malformed(unittest.TestCase):
     def test_each_gets_its_4xx_and_the_server_keeps_serving(self):
         for data, status in MALFORMED:
             with self.subTest(request=data[:60], status=status):
-                out = raw_exchange(self.gale.port, data)
+                out, closed = raw_exchange(self.gale.port, data)
                 self.assertTrue(out.startswith(b"HTTP/1.1 %d " % status), out[:80])
                 self.assertIn(b"Connection: close\r\n", out)
+                self.assertTrue(closed, "the server answered but did not close")
                 self.assertEqual(get(self.gale.port)[0], 200)
 
 
@@ -346,10 +349,7 @@ def activated_server(sock, *args):
 
     proc = subprocess.Popen([HELLO, *args], preexec_fn=child, pass_fds=(fd,),
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    line = proc.stderr.readline()
-    if "listening on" not in line:
-        proc.kill()
-        raise AssertionError("activated hello-server did not start: " + line)
+    wait_for_line(proc, r"listening on", 30)
     threading.Thread(target=lambda: [None for _ in proc.stderr], daemon=True).start()
     return proc
 

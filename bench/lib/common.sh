@@ -39,11 +39,14 @@ LIBCORE_SRCS=("$ROOT"/CSources/*.c)
 # libcore compiled straight into the benchmark (as CMake and SwiftPM both compile it: -O2, _GNU_SOURCE).
 LIBCORE_FLAGS="-D_GNU_SOURCE -I$ROOT/include -Wno-unused-parameter $(pkg-config --cflags --libs libevent_pthreads libevent) -lpthread"
 
+# build_gale [BIN]: `make build` (every product, release), skipped when SKIP_SWIFT_BUILD=1 and
+# BIN (default $GALE_BIN; e.g. .build/release/hello-server) is already there; fails without BIN.
 build_gale() {
-  if [ "${SKIP_SWIFT_BUILD:-0}" = 1 ] && [ -x "$GALE_BIN" ]; then return 0; fi
+  local bin="${1:-$GALE_BIN}"
+  if [ "${SKIP_SWIFT_BUILD:-0}" = 1 ] && [ -x "$bin" ]; then return 0; fi
   echo "== make build (swift build -c release --static-swift-stdlib)" >&2
   (cd "$ROOT" && make -s build 2>&1 | tail -1) >&2
-  [ -x "$GALE_BIN" ] || { echo "no $GALE_BIN after the build" >&2; return 1; }
+  [ -x "$bin" ] || { echo "no $bin after the build" >&2; return 1; }
 }
 
 cpu_ticks() { awk '{ sub(/.*\) /, ""); print $12 + $13 }' "/proc/$1/stat" 2>/dev/null; }
@@ -62,6 +65,20 @@ other_pct() { awk -v a="$1" -v b="$2" -v own="$3" -v w="$4" -v hz="$CLK_TCK" \
   'BEGIN { if (w <= 0) exit; o = 100 * ((b - a) - own) / hz / w; printf "%.0f", o < 0 ? 0 : o }'; }
 MAX_OTHER="${MAX_OTHER:-10}"; RETRIES="${RETRIES:-2}"; RETRY_PAUSE="${RETRY_PAUSE:-10}"
 QUIET_WAIT="${QUIET_WAIT:-120}"
+
+# run_retrying CMD ARG...: run `CMD ARG... TRY` for TRY = 0, 1, ... RETRIES while it returns 2
+# (a noisy run: other processes used more than MAX_OTHER % of a core), RETRY_PAUSE s apart.
+# Any other status ends it; always returns 0 (CMD records failed runs itself).
+run_retrying() {
+  local try
+  for try in $(seq 0 "$RETRIES"); do
+    "$@" "$try"; [ $? -eq 2 ] || return 0
+    [ "$try" -lt "$RETRIES" ] || break
+    echo "    noisy (other processes above MAX_OTHER=$MAX_OTHER% of a core): again in $RETRY_PAUSE s"
+    sleep "$RETRY_PAUSE"
+  done
+  echo "    still noisy after $RETRIES retries: left out of the medians"
+}
 
 # wait_quiet: before a timed run, wait (up to QUIET_WAIT s) until the other processes on the
 # machine have used at most MAX_OTHER % of a core over 2 s. Nothing of ours runs meanwhile.

@@ -226,32 +226,35 @@ private let runJob: gale_loop_fn = { ptr in
 
 /// One value handed from a task to a thread that blocks for it.
 private final class BlockingResult<T: Sendable>: @unchecked Sendable {
-    private var mutex = pthread_mutex_t()
-    private var cond = pthread_cond_t()
+    // On the heap: `&storedProperty` gives pthreads no stable address.
+    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+    private let cond = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
     private var value: Result<T, any Error>?
 
     init() {
-        pthread_mutex_init(&mutex, nil)
-        pthread_cond_init(&cond, nil)
+        pthread_mutex_init(mutex, nil)
+        pthread_cond_init(cond, nil)
     }
 
     deinit {
-        pthread_cond_destroy(&cond)
-        pthread_mutex_destroy(&mutex)
+        pthread_cond_destroy(cond)
+        pthread_mutex_destroy(mutex)
+        cond.deallocate()
+        mutex.deallocate()
     }
 
     func set(_ v: Result<T, any Error>) {
-        pthread_mutex_lock(&mutex)
+        pthread_mutex_lock(mutex)
         value = v
-        pthread_cond_signal(&cond)
-        pthread_mutex_unlock(&mutex)
+        pthread_cond_signal(cond)
+        pthread_mutex_unlock(mutex)
     }
 
     func wait() -> Result<T, any Error> {
-        pthread_mutex_lock(&mutex)
-        while value == nil { pthread_cond_wait(&cond, &mutex) }
+        pthread_mutex_lock(mutex)
+        while value == nil { pthread_cond_wait(cond, mutex) }
         let v = value!
-        pthread_mutex_unlock(&mutex)
+        pthread_mutex_unlock(mutex)
         return v
     }
 }

@@ -106,6 +106,35 @@ public enum Resolver {
         return AddressInfo.list(res)
     }
 
+    /// host:port as one address, for the calls that take a host and a port: a numeric address
+    /// as it is, else the first `getaddrinfo` result (the port as a number) in the system's
+    /// order. A lookup that finds nothing throws the resolver's `EAI_NONAME` error.
+    package static func firstAddress(_ host: String, port: Int, family: SocketAddress.Family = .unspecified,
+                                     type: SocketType? = nil, flags: Flags = [],
+                                     loop: EventLoop? = nil) async throws -> SocketAddress {
+        if let a = try? SocketAddress(ip: host, port: port) { return a }
+        let found = try await addressInfo(host, String(port), family: family, type: type,
+                                          flags: flags.union(.numericService), loop: loop)
+        return try first(of: found, host)
+    }
+
+    /// ``firstAddress(_:port:family:type:flags:loop:)`` on the calling thread, blocking it (for
+    /// blocking ``Socket``s; never on an ``EventLoop``'s thread).
+    package static func firstAddressBlocking(_ host: String, port: Int, family: SocketAddress.Family = .unspecified,
+                                             type: SocketType? = nil, flags: Flags = []) throws(GaleError) -> SocketAddress {
+        if let a = try? SocketAddress(ip: host, port: port) { return a }
+        let found = try addressInfoBlocking(host, String(port), family: family, type: type,
+                                            flags: flags.union(.numericService))
+        return try first(of: found, host)
+    }
+
+    private static func first(of found: [AddressInfo], _ host: String) throws(GaleError) -> SocketAddress {
+        guard let first = found.first else {
+            throw GaleError(code: gale_error_from_eai(EAI_NONAME), operation: "resolve \(host)")
+        }
+        return first.address
+    }
+
     private static func lookupName(_ host: String?, _ service: String?) -> String {
         (["getaddrinfo"] + [host, service].compactMap { $0 }).joined(separator: " ")
     }

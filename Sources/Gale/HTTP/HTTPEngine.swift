@@ -24,7 +24,7 @@ final class HTTPEngine: @unchecked Sendable {
     let app: Application
     private(set) var raw: OpaquePointer?
     private var stopWaiters: [UnsafeContinuation<Void, Never>] = []
-    private(set) lazy var workers = HTTPWorkers(engine: self)
+    private(set) lazy var workers = HTTPWorkers(loop: loop, app: app)
 
     init(loop: EventLoop, app: Application) {
         self.loop = loop
@@ -118,15 +118,15 @@ final class HTTPEngine: @unchecked Sendable {
 /// is touched only on the loop thread, by workers and by C callbacks (which run there too),
 /// hence `nonisolated(unsafe)`.
 actor HTTPWorkers {
-    nonisolated let engine: HTTPEngine
+    // The loop and the application, not the engine: the engine holds the workers.
+    nonisolated let loop: EventLoop
+    nonisolated let app: Application
     // Requests waiting for a worker, FIFO: slots [head, tail) of `queue`; slots are reused, so
     // a steady state allocates nothing.
     @exclusivity(unchecked) nonisolated(unsafe) private var queue: [QueuedRequest] = []
     @exclusivity(unchecked) nonisolated(unsafe) private var head = 0
     @exclusivity(unchecked) nonisolated(unsafe) private var tail = 0
     @exclusivity(unchecked) nonisolated(unsafe) private var idle: [UnsafeContinuation<Bool, Never>] = []
-    /// Workers alive (busy or idle).
-    @exclusivity(unchecked) nonisolated(unsafe) private(set) var count = 0
     @exclusivity(unchecked) nonisolated(unsafe) private var retired = false
     /// Workers woken or started for queued requests that have not reached the queue yet.
     @exclusivity(unchecked) nonisolated(unsafe) private var waking = 0
@@ -135,9 +135,12 @@ actor HTTPWorkers {
     /// Idle workers kept for the next burst; more than that end.
     private static let keepIdle = 16
 
-    init(engine: HTTPEngine) { self.engine = engine }
+    init(loop: EventLoop, app: Application) {
+        self.loop = loop
+        self.app = app
+    }
 
-    nonisolated var unownedExecutor: UnownedSerialExecutor { engine.loop.asUnownedSerialExecutor() }
+    nonisolated var unownedExecutor: UnownedSerialExecutor { loop.asUnownedSerialExecutor() }
 
     /// Queue a request and see that a worker will take it. Loop thread (C callback).
     ///
@@ -150,10 +153,10 @@ actor HTTPWorkers {
         tail += 1
         if checkScheduled { return }
         // From a read callback, outside any job, no worker is running that could take it.
-        if engine.loop.runningJobs == 0 { return dispatch() }
+        if loop.runningJobs == 0 { return dispatch() }
         checkScheduled = true
         let me = Unmanaged.passRetained(self).toOpaque()
-        if gale_loop_defer(engine.loop.raw, dispatchQueued, me) != 0 {
+        if gale_loop_defer(loop.raw, dispatchQueued, me) != 0 {
             Unmanaged<HTTPWorkers>.fromOpaque(me).release()
             dispatch()
         }
@@ -171,8 +174,7 @@ actor HTTPWorkers {
                 idle.removeLast().resume(returning: true)
             } else {
                 // Every worker is busy (or none exists yet): one more, for as long as it is needed.
-                count += 1
-                Task(executorPreference: engine.loop) { await self.work() }
+                Task(executorPreference: loop) { await self.work() }
             }
         }
     }
@@ -193,14 +195,12 @@ actor HTTPWorkers {
                 queue[head].conn = nil // the connection is not kept alive by a spent slot
                 head += 1
                 if head == tail { head = 0; tail = 0 }
-                await engine.app.serve(item.raw, on: item.conn!)
-                item.conn!.endRequest()
+                await app.serve(item.raw, on: item.conn!)
             }
             if retired || idle.count >= Self.keepIdle { break }
             if !(await withUnsafeContinuation({ idle.append($0) })) { break }
             waking -= 1
         }
-        count -= 1
     }
 }
 
@@ -224,25 +224,25 @@ final class HTTPConnection: @unchecked Sendable {
     @exclusivity(unchecked) unowned(unsafe) var handler: RequestHandler?
     // The last entity tag made on this connection: a page served again reuses its String.
     @exclusivity(unchecked) private var lastEtag: String?
-    @exclusivity(unchecked) private var lastEtagBytes = [UInt8](repeating: 0, count: 42)
 
     /// The entity tag (42 characters at `tag`) as a String, reusing the last one if equal.
     func etagString(_ tag: UnsafePointer<CChar>) -> String {
-        let same = lastEtag != nil && lastEtagBytes.withUnsafeBytes { memcmp($0.baseAddress!, tag, 42) == 0 }
-        if same, let e = lastEtag { return e }
+        if let e = lastEtag,
+           e.utf8.withContiguousStorageIfAvailable({ $0.count == 42 && memcmp($0.baseAddress!, tag, 42) == 0 }) == true {
+            return e
+        }
         let e = String(cString: tag)
-        lastEtagBytes.withUnsafeMutableBytes { _ = memcpy($0.baseAddress!, tag, 42) }
         lastEtag = e
         return e
     }
 
+    /// A new request on this connection: what belonged to the previous one goes (its handler
+    /// may still be running after its response ended, but it is no longer this request's).
     fileprivate func beginRequest(_ req: OpaquePointer) {
         currentRequest = req
         aborted = false
-    }
-
-    fileprivate func endRequest() {
         body = nil
+        handler = nil
     }
 
     /// Wait until the response's queue drains below its low-water mark.

@@ -159,13 +159,8 @@ public final class Socket: Sendable, CustomStringConvertible {
     }
 
     private func resolve(_ host: String, _ port: Int, passive: Bool) throws(GaleError) -> SocketAddress {
-        if let a = try? SocketAddress(ip: host, port: port) { return a }
-        let found = try Resolver.addressInfoBlocking(host, String(port), family: family, type: type,
-                                                     flags: passive ? [.passive, .numericService] : [.numericService])
-        guard let first = found.first else {
-            throw GaleError(code: gale_error_from_eai(EAI_NONAME), operation: "resolve \(host)")
-        }
-        return first.address
+        try Resolver.firstAddressBlocking(host, port: port, family: family, type: type,
+                                          flags: passive ? [.passive] : [])
     }
 
     // MARK: Data
@@ -365,6 +360,26 @@ public final class Socket: Sendable, CustomStringConvertible {
             var a = gale_addr()
             try check(gale_socket_peer_addr(try live("getpeername"), &a), "getpeername")
             return SocketAddress(raw: a)
+        }
+    }
+}
+
+// MARK: - Adopting
+
+extension Socket {
+    /// For the `adopting` calls, before the descriptor changes hands: throws `.closed` without
+    /// a descriptor, `.invalidArgument` unless the socket is of `type` (and, for a stream, not
+    /// listening), so a refused socket stays the caller's.
+    func checkAdoptable(as expected: SocketType) throws(GaleError) {
+        if fileDescriptor < 0 { throw GaleError.closed("adopt socket") }
+        let actual = SocketType(rawValue: Int32(clamping: try option(.type)))
+        if actual != expected {
+            throw GaleError(kind: .invalidArgument, operation: "adopt socket",
+                            message: "a \(expected) socket is needed, not a \(actual) one")
+        }
+        if expected == .stream, try option(level: SOL_SOCKET, name: SO_ACCEPTCONN) != 0 {
+            throw GaleError(kind: .invalidArgument, operation: "adopt socket",
+                            message: "a listening socket is not a connection; adopt the sockets it accepts")
         }
     }
 }

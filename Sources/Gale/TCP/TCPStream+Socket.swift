@@ -4,6 +4,8 @@ import CGale
 extension TCPStream {
     /// Put a connected stream ``Socket`` (TCP or Unix) on the loop as a `TCPStream`. The socket
     /// becomes non-blocking and belongs to the stream; `socket` is left without a descriptor.
+    /// A datagram or listening socket is refused with `.invalidArgument` (a closed one with
+    /// `.closed`) and stays the caller's.
     ///
     /// ```swift
     /// let s = try Socket(family: .inet, type: .stream)
@@ -12,6 +14,7 @@ extension TCPStream {
     /// ```
     public static func adopting(_ socket: Socket, loop: EventLoop? = nil) async throws -> TCPStream {
         let loop = try loop ?? EventLoop.shared
+        try socket.checkAdoptable(as: .stream)
         let fd = socket.detach()
         if fd < 0 { throw GaleError.closed("adopt socket") }
         return try await loop.submit { try TCPStream.adopt(fd: fd, loop: loop) }

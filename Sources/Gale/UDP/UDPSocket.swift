@@ -80,15 +80,8 @@ public final class UDPSocket: @unchecked Sendable {
                             reusePort: Bool = false, queueCapacity: Int = defaultQueueCapacity,
                             loop: EventLoop? = nil) async throws -> UDPSocket {
         let loop = try loop ?? EventLoop.shared
-        let address: SocketAddress
-        if let a = try? SocketAddress(ip: host.isEmpty ? "0.0.0.0" : host, port: port) {
-            address = a
-        } else {
-            let found = try await Resolver.addressInfo(host, String(port), type: .datagram,
-                                                       flags: [.passive, .numericService], loop: loop)
-            guard let first = found.first else { throw GaleError(code: gale_error_from_eai(EAI_NONAME), operation: "resolve \(host)") }
-            address = first.address
-        }
+        let address = try await Resolver.firstAddress(host.isEmpty ? "0.0.0.0" : host, port: port, type: .datagram,
+                                                      flags: .passive, loop: loop)
         return try await bind(to: address, reuseAddress: reuseAddress, reusePort: reusePort,
                               queueCapacity: queueCapacity, loop: loop)
     }
@@ -114,10 +107,12 @@ public final class UDPSocket: @unchecked Sendable {
     }
 
     /// Put a datagram ``Socket`` on the loop (it becomes non-blocking and belongs to the new
-    /// object; `socket` is left without a descriptor).
+    /// object; `socket` is left without a descriptor). Any other kind of socket is refused
+    /// with `.invalidArgument` (a closed one with `.closed`) and stays the caller's.
     public static func adopting(_ socket: Socket, queueCapacity: Int = defaultQueueCapacity,
                                 loop: EventLoop? = nil) async throws -> UDPSocket {
         let loop = try loop ?? EventLoop.shared
+        try socket.checkAdoptable(as: .datagram)
         let fd = socket.detach()
         if fd < 0 { throw GaleError.closed("adopt socket") }
         return try await loop.submit {
@@ -160,13 +155,8 @@ public final class UDPSocket: @unchecked Sendable {
     }
 
     private func resolve(_ host: String, _ port: Int) async throws -> SocketAddress {
-        if let a = try? SocketAddress(ip: host, port: port) { return a }
-        let v6 = localAddress.family == .inet6
-        let found = try await Resolver.addressInfo(host, String(port), family: localAddress.family, type: .datagram,
-                                                   flags: v6 ? [.numericService, .v4Mapped] : [.numericService],
-                                                   loop: loop)
-        guard let first = found.first else { throw GaleError(code: gale_error_from_eai(EAI_NONAME), operation: "resolve \(host)") }
-        return first.address
+        try await Resolver.firstAddress(host, port: port, family: localAddress.family, type: .datagram,
+                                        flags: localAddress.family == .inet6 ? .v4Mapped : [], loop: loop)
     }
 
     /// Connect to a peer: ``send(_:)`` goes there, only its datagrams are received, and ICMP
@@ -328,6 +318,8 @@ final class UDPCore: @unchecked Sendable {
     private var cancelledID: UInt64 = 0
     /// Sends waiting for room in the socket buffer, in order.
     private var waitingSends: [(bytes: [UInt8], to: gale_addr?, cont: UnsafeContinuation<Void, any Error>)] = []
+    /// The loop as an isolation, for sends that wait on its thread (made when one first does).
+    private lazy var loopIsolation = LoopIsolation(loop)
 
     init(loop: EventLoop, handle: OpaquePointer, capacity: Int) {
         self.loop = loop
@@ -413,9 +405,20 @@ final class UDPCore: @unchecked Sendable {
 
     func send(_ bytes: [UInt8], to address: SocketAddress?) async throws {
         let to = address?.raw
-        if loop.inEventLoop && waitingSends.isEmpty, try trySend(bytes, to) { return }
+        if loop.inEventLoop {
+            // Send now, or (the buffer full, or sends already waiting) wait in line for
+            // on_writable. Isolated to the loop, the continuation is queued at once, in this
+            // job (with no isolation, it would first go back on the loop's queue as a new job).
+            if waitingSends.isEmpty, try trySend(bytes, to) { return }
+            if closed { throw GaleError.closed("send") }
+            try await withUnsafeThrowingContinuation(isolation: loopIsolation) {
+                (cont: UnsafeContinuation<Void, any Error>) in
+                self.waitingSends.append((bytes, to, cont))
+            }
+            return
+        }
         try await withUnsafeThrowingContinuation { (cont: UnsafeContinuation<Void, any Error>) in
-            loop.runOnLoop { self.sendOrWait(bytes, to, cont) }
+            loop.execute { self.sendOrWait(bytes, to, cont) }
         }
     }
 
@@ -506,6 +509,13 @@ final class UDPCore: @unchecked Sendable {
         handle = nil
         if !closed { finish() }
     }
+}
+
+/// An event loop as an actor (its executor is the loop's), to run code isolated to it.
+private actor LoopIsolation {
+    nonisolated let loop: EventLoop
+    init(_ loop: EventLoop) { self.loop = loop }
+    nonisolated var unownedExecutor: UnownedSerialExecutor { loop.asUnownedSerialExecutor() }
 }
 
 @inline(__always)

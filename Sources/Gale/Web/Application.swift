@@ -43,6 +43,11 @@ public final class Application: Sendable {
     }
 
     public init(routes: [Route], settings: Settings = Settings()) throws {
+        // Checked once here: a bad default header would otherwise spoil every response.
+        for (name, value) in settings.defaultHeaders where !HeaderText.isAllowed(name, value) {
+            throw GaleError(kind: .invalidArgument, operation: "Application",
+                            message: "default header \(name) cannot be sent (not a token, a character a header cannot hold, or framing the server sets itself)")
+        }
         self.routes = routes
         self.settings = settings
     }
@@ -55,26 +60,30 @@ public final class Application: Sendable {
     /// (or keep the process alive another way) to go on serving.
     @discardableResult
     public func listen(_ port: Int, address: String = "", loops: Int = 1, backlog: Int? = nil) async throws -> SocketAddress {
-        precondition(loops >= 1, "listen needs at least one loop")
-        let eventLoops: [EventLoop]
-        if loops == 1 {
-            eventLoops = [try EventLoop.shared]
-        } else {
-            var made: [EventLoop] = []
-            for i in 0..<loops { made.append(try EventLoop(name: "gale-http-\(i)")) }
-            state.withLock { $0.ownedLoops += made }
-            eventLoops = made
+        return try await listen(port, address: address, on: makeLoops(loops), backlog: backlog)
+    }
+
+    /// The shared loop, or `n` loops of the application's own (stopped with it).
+    private func makeLoops(_ n: Int) throws -> [EventLoop] {
+        precondition(n >= 1, "listen needs at least one loop")
+        if n == 1 { return [try EventLoop.shared] }
+        var made: [EventLoop] = []
+        for i in 0..<n { made.append(try EventLoop(name: "gale-http-\(i)")) }
+        state.withLock { $0.ownedLoops += made }
+        return made
+    }
+
+    private func checkNotStopped() throws {
+        if state.withLock({ $0.stopped }) {
+            throw GaleError(kind: .closed, operation: "listen", message: "the application has been stopped")
         }
-        return try await listen(port, address: address, on: eventLoops, backlog: backlog)
     }
 
     /// Start serving on `port` on the given loops (one SO_REUSEPORT socket each when several).
     @discardableResult
     public func listen(_ port: Int, address: String = "", on loops: [EventLoop], backlog: Int? = nil) async throws -> SocketAddress {
         precondition(!loops.isEmpty, "listen needs at least one loop")
-        if state.withLock({ $0.stopped }) {
-            throw GaleError(kind: .closed, operation: "listen", message: "the application has been stopped")
-        }
+        try checkNotStopped()
         let reuse = loops.count > 1
         var bound: SocketAddress?
         for loop in loops {
@@ -93,19 +102,26 @@ public final class Application: Sendable {
     /// on `loops` loops (threads), each accepting from it. The application owns `fd` now.
     @discardableResult
     public func listen(socket fd: Int32, loops: Int = 1) async throws -> SocketAddress {
-        precondition(loops >= 1, "listen needs at least one loop")
-        var eventLoops = [try EventLoop.shared]
-        if loops > 1 {
-            var made: [EventLoop] = []
-            for i in 0..<loops { made.append(try EventLoop(name: "gale-http-\(i)")) }
-            state.withLock { $0.ownedLoops += made }
-            eventLoops = made
+        let eventLoops: [EventLoop]
+        do {
+            try checkNotStopped()
+            eventLoops = try makeLoops(loops)
+        } catch {
+            close(fd) // the application owns fd from the call on
+            throw error
         }
         var bound: SocketAddress?
         for (i, loop) in eventLoops.enumerated() {
             let mine = i == 0 ? fd : dup(fd) // one descriptor per loop's listener
             if mine < 0 { throw GaleError.fromErrno("dup listening socket") }
-            bound = try await loop.submit { [self] in try engine(on: loop).listen(fd: mine) }
+            bound = try await loop.submit { [self] in
+                do {
+                    return try engine(on: loop).listen(fd: mine)
+                } catch {
+                    close(mine) // engine(on:) failed before the engine took it
+                    throw error
+                }
+            }
         }
         return bound!
     }
@@ -163,6 +179,7 @@ public final class Application: Sendable {
     }
 
     /// Serve one request on its connection's task (loop thread).
+    // Inlined into the worker: one async frame and one task switch less per request.
     @inline(__always) func serve(_ raw: OpaquePointer, on connection: HTTPConnection) async {
         let start = ContinuousClock.now
         let request = HTTPServerRequest(raw: raw)
@@ -181,7 +198,7 @@ public final class Application: Sendable {
         handler.bind(.init(application: self, request: request, connection: connection, raw: raw))
         connection.handler = handler
         await handler.execute()
-        connection.handler = nil
+        if connection.handler === handler { connection.handler = nil } // not if a new request began
         // Tornado's access log levels: errors show, successes only when asked for.
         let status = handler.statusCode
         let level: Logger.Level = status >= 500 ? .error : status >= 400 ? .warning : .debug

@@ -153,7 +153,7 @@ open class RequestHandler {
     }
 
     private func check(_ name: String, _ value: String) {
-        if invalidHeader == nil && (!HeaderText.isName(name) || !HeaderText.isValue(value)) { invalidHeader = name }
+        if invalidHeader == nil && !HeaderText.isAllowed(name, value) { invalidHeader = name }
     }
 
     /// Remove a header.
@@ -380,7 +380,7 @@ open class RequestHandler {
         // Checked before anything is sent, so a bad header becomes a clean 500 (Tornado's
         // set_header raises); libcore checks again.
         if let name = invalidHeader {
-            throw HTTPError(500, logMessage: "header \(name) has a character a header cannot hold")
+            throw HTTPError(500, logMessage: "header \(name) cannot be sent (not a token, a character a header cannot hold, or framing the server sets itself)")
         }
         if let reason, !HeaderText.isValue(reason) {
             throw HTTPError(500, logMessage: "the reason phrase has a character it cannot hold")
@@ -409,7 +409,7 @@ open class RequestHandler {
     }
 
     /// Tornado's `_execute`: prepare, the method, finish; errors become error pages.
-    @inline(__always) final func execute() async {
+    final func execute() async {
         do {
             try await prepare()
             if finished { return }
@@ -431,6 +431,16 @@ open class RequestHandler {
             if !finished { try finish() }
         } catch {
             await handleError(error)
+        }
+        // Every request must end, or its connection waits for ever: if even the error page
+        // could not go out (a head the server refused), end it and close the connection.
+        if !finished, let raw = context.raw {
+            logger.error("\(request.method) \(request.uri): the response could not be completed; closing the connection")
+            finished = true
+            context.raw = nil
+            request.responseEnded()
+            _ = addCHeader(raw, "Connection", "close")
+            _ = gale_http_response_end(raw, nil, 0)
         }
     }
 
@@ -466,6 +476,20 @@ enum HeaderText {
 
     static func isValue(_ s: String) -> Bool {
         !s.utf8.contains { ($0 < 32 && $0 != 9) || $0 == 127 }
+    }
+
+    /// What libcore will take from a handler: a token name, a clean value, and no framing of
+    /// its own (Transfer-Encoding is the server's; Content-Length must be a number). Checked
+    /// before the head is started, because a header refused after that spoils the response.
+    static func isAllowed(_ name: String, _ value: String) -> Bool {
+        guard isName(name), isValue(value) else { return false }
+        switch name.utf8.count {
+        case 17: return !equalsIgnoringCase(name, "Transfer-Encoding")
+        case 14:
+            guard equalsIgnoringCase(name, "Content-Length") else { return true }
+            return (1...19).contains(value.utf8.count) && value.utf8.allSatisfy { (48...57).contains($0) }
+        default: return true
+        }
     }
 }
 
