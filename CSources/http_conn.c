@@ -207,12 +207,16 @@ static void deliver(gale_http_conn *c, size_t consumed) {
     c->req_active = 1;
     c->served = 1;
     srv->requests++;
+    /* Let the handler go on right after on_request (Swift tasks resume on the deferred queue).
+     * Not when this is a request pumped from inside that very run (see pump()): the run goes
+     * on by itself. */
+    int run_here = !c->in_deferred;
+    gale_loop *loop = srv->loop; /* on_request may free the server */
+    if (run_here) gale__loop_defer_hold(loop);
     srv->cbs->on_request(req, srv->ud);
-    /* Let the handler go on now (Swift tasks resume on the deferred queue). Not when this is a
-     * request pumped from inside that very run (see pump()): the run goes on by itself. */
-    if (!c->in_deferred) {
+    if (run_here) {
         c->in_deferred = 1;
-        gale_loop_run_deferred(srv->loop);
+        gale__loop_defer_unhold_and_run(loop);
         if (!c->dead) c->in_deferred = 0;
     }
 }

@@ -117,7 +117,13 @@ struct gale_http_server {
 /* http_server.c */
 gale_http_field *gale__http_fields_get(gale_http_server *srv);
 void gale__http_fields_put(gale_http_server *srv, gale_http_field *f);
-void gale__http_buf_release(gale_http_server *srv, http_buf *b);
+void gale__http_buf_free(gale_http_server *srv, http_buf *b);
+/* Give a buffer's memory back (to the pool if pool-sized). Inline: most buffers a request
+ * releases were never taken. */
+static inline void gale__http_buf_release(gale_http_server *srv, http_buf *b) {
+    if (b->data) gale__http_buf_free(srv, b);
+    else b->off = b->len = b->cap = 0;
+}
 int gale__http_buf_reserve(gale_http_server *srv, http_buf *b, size_t more, size_t limit);
 void gale__http_timeout_set(gale_http_conn *c, int list);
 const char *gale__http_date(gale_http_server *srv); /* "Date: ...\r\n", 37 bytes */

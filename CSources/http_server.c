@@ -41,11 +41,9 @@ void gale__http_fields_put(gale_http_server *srv, gale_http_field *f) {
     else free(f);
 }
 
-void gale__http_buf_release(gale_http_server *srv, http_buf *b) {
-    if (b->data) {
-        if (b->cap == HTTP_BUF_SIZE) pool_put(srv, b->data);
-        else free(b->data);
-    }
+void gale__http_buf_free(gale_http_server *srv, http_buf *b) {
+    if (b->cap == HTTP_BUF_SIZE) pool_put(srv, b->data);
+    else free(b->data);
     b->data = NULL;
     b->off = b->len = b->cap = 0;
 }

@@ -76,5 +76,11 @@ void gale__sha1(const void *data, size_t len, unsigned char out[20]);
  * themselves through it, so a release never happens under a callback of theirs that is
  * still on the stack, even if that callback runs the deferred queue. */
 int gale__loop_release_later(gale_loop *loop, gale_loop_fn fn, void *ud);
+/* Promise a run of the deferred queue before returning to libevent (the caller is about to
+ * call out and then run it): work deferred meanwhile does not arm the queue's event, which
+ * would cost a pass through libevent's active queue to find nothing left. Pair each hold
+ * with one gale__loop_defer_unhold_and_run. */
+void gale__loop_defer_hold(gale_loop *loop);
+void gale__loop_defer_unhold_and_run(gale_loop *loop);
 
 #endif /* GALE_INTERNAL_H */

@@ -32,6 +32,9 @@ typedef struct defer_queue {
     defer_item *items;
     size_t n, head, cap;
     int armed;
+    /* A run is in progress, or one is promised before control returns to libevent
+     * (gale__loop_defer_hold): a push needs no event, the run takes it. */
+    int running, held;
 } defer_queue;
 
 struct gale_loop {
@@ -118,11 +121,13 @@ void gale__handle_unlink(gale__handle *h) {
 
 /* The head index is shared, so a nested run simply continues the same FIFO. */
 static void queue_run(defer_queue *q) {
+    q->running++;
     while (q->head < q->n) {
         defer_item it = q->items[q->head++];
         it.fn(it.ud);
     }
     q->n = q->head = 0;
+    q->running--;
 }
 
 static int queue_push(defer_queue *q, struct event *ev, gale_loop_fn fn, void *ud) {
@@ -134,7 +139,7 @@ static int queue_push(defer_queue *q, struct event *ev, gale_loop_fn fn, void *u
         q->cap = cap;
     }
     q->items[q->n++] = (defer_item){fn, ud};
-    if (!q->armed) {
+    if (!q->armed && !q->running && !q->held) {
         q->armed = 1;
         event_active(ev, EV_TIMEOUT, 0);
     }
@@ -142,6 +147,13 @@ static int queue_push(defer_queue *q, struct event *ev, gale_loop_fn fn, void *u
 }
 
 GALE_EXPORT void gale_loop_run_deferred(gale_loop *loop) { queue_run(&loop->defer); }
+
+void gale__loop_defer_hold(gale_loop *loop) { loop->defer.held++; }
+
+void gale__loop_defer_unhold_and_run(gale_loop *loop) {
+    loop->defer.held--;
+    queue_run(&loop->defer);
+}
 
 static void on_defer(evutil_socket_t fd, short what, void *arg) {
     gale_loop *loop = arg;

@@ -116,6 +116,36 @@ TEST(defer_runs_after_the_current_callback_in_order) {
     gale_loop_free(defer_loop);
 }
 
+/* gale_loop_run_deferred from inside a callback (as the HTTP server does after on_request)
+ * runs work deferred meanwhile, and work that work defers, before it returns; work deferred
+ * after that run still runs later in the turn. */
+static char chain_log[8];
+static int chain_n;
+static void chain_step(void *ud) {
+    char ch = (char)(intptr_t)ud;
+    chain_log[chain_n++] = ch;
+    if (ch == 'a') gale_loop_defer(defer_loop, chain_step, (void *)(intptr_t)'b');
+    if (ch == 'c') gale_loop_stop(defer_loop);
+}
+static void run_inline(void *ud) {
+    gale_loop_defer(defer_loop, chain_step, (void *)(intptr_t)'a');
+    gale_loop_run_deferred(defer_loop);
+    CHECK_EQ_INT(chain_n, 2); /* a, and b deferred by a */
+    gale_loop_run_deferred(defer_loop); /* nothing left: a no-op */
+    gale_loop_defer(defer_loop, chain_step, (void *)(intptr_t)'c');
+    CHECK_EQ_INT(chain_n, 2); /* c waits for the callback to return */
+}
+
+TEST(run_deferred_inline_takes_nested_work_and_later_work_still_runs) {
+    CHECK_EQ_INT(gale_loop_new(&defer_loop), 0);
+    chain_n = 0;
+    gale_loop_post(defer_loop, run_inline, NULL, NULL);
+    CHECK(run_for(defer_loop, 5000));
+    CHECK_EQ_INT(chain_n, 3);
+    CHECK(memcmp(chain_log, "abc", 3) == 0);
+    gale_loop_free(defer_loop);
+}
+
 /* ---- timers -------------------------------------------------------------------------------- */
 
 typedef struct {
@@ -387,6 +417,7 @@ int main(void) {
     RUN(post_from_threads_wakes_and_keeps_order);
     RUN(unrun_posts_are_released_when_the_loop_is_freed);
     RUN(defer_runs_after_the_current_callback_in_order);
+    RUN(run_deferred_inline_takes_nested_work_and_later_work_still_runs);
     RUN(one_shot_timers_fire_in_order_and_cancel);
     RUN(periodic_timer_ticks_and_stops_from_its_callback);
     RUN(timers_left_open_are_released_by_loop_free);

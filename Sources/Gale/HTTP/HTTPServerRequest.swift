@@ -20,9 +20,10 @@ public final class HTTPServerRequest: @unchecked Sendable {
     /// The path as sent, still percent-encoded ("/a%20b"), without the query.
     public let path: String
     /// Captures of the route's pattern, percent-decoded (Tornado's positional path args).
-    public internal(set) var pathArguments: [String] = []
+    // Loop-confined like the rest of the request: no dynamic exclusivity checks.
+    @exclusivity(unchecked) public internal(set) var pathArguments: [String] = []
     /// Named captures of the route's pattern (Tornado's keyword path args).
-    public internal(set) var pathKeywordArguments: [String: String] = [:]
+    @exclusivity(unchecked) public internal(set) var pathKeywordArguments: [String: String] = [:]
     /// The client's address.
     public let peer: SocketAddress?
 
@@ -36,9 +37,9 @@ public final class HTTPServerRequest: @unchecked Sendable {
     private let versionNumber: Int
 
     /// The C request while its response is open (the body is read from it lazily).
-    private var raw: OpaquePointer?
-    private var copiedBody: [UInt8]?
-    private var copiedHeaders: HTTPHeaders?
+    @exclusivity(unchecked) private var raw: OpaquePointer?
+    @exclusivity(unchecked) private var copiedBody: [UInt8]?
+    @exclusivity(unchecked) private var copiedHeaders: HTTPHeaders?
 
     init(raw: OpaquePointer) {
         self.raw = raw
@@ -63,7 +64,7 @@ public final class HTTPServerRequest: @unchecked Sendable {
         let pathRange = range(gale_http_request_path(raw))
         versionNumber = Int(gale_http_request_version(raw))
         peer = SocketAddress(raw: gale_http_request_peer(raw).pointee)
-        method = string(gale_http_request_method(raw))
+        method = methodString(gale_http_request_method(raw))
         path = String(decoding: UnsafeRawBufferPointer(rebasing: storage[pathRange]), as: UTF8.self)
     }
 
@@ -209,6 +210,28 @@ public struct UploadedFile: Sendable, Equatable {
     public var filename: String
     public var contentType: String
     public var body: [UInt8]
+}
+
+/// The method as a String: the standard ones are literals (no decoding, no allocation).
+func methodString(_ s: gale_slice) -> String {
+    guard let p = s.ptr else { return "" }
+    let b = UnsafeRawBufferPointer(start: p, count: s.len)
+    func isLiteral(_ lit: StaticString) -> Bool {
+        lit.utf8CodeUnitCount == b.count && memcmp(lit.utf8Start, p, b.count) == 0
+    }
+    switch b.count {
+    case 3:
+        if isLiteral("GET") { return "GET" }
+        if isLiteral("PUT") { return "PUT" }
+    case 4:
+        if isLiteral("POST") { return "POST" }
+        if isLiteral("HEAD") { return "HEAD" }
+    case 5: if isLiteral("PATCH") { return "PATCH" }
+    case 6: if isLiteral("DELETE") { return "DELETE" }
+    case 7: if isLiteral("OPTIONS") { return "OPTIONS" }
+    default: break
+    }
+    return string(s)
 }
 
 @inline(__always)

@@ -192,8 +192,8 @@ public final class Application: Sendable {
         connection.routed = nil
         let handler = match?.route.handler.init() ?? NotFoundHandler()
         if let match {
-            request.pathArguments = match.args
-            request.pathKeywordArguments = match.kwargs
+            if !match.args.isEmpty { request.pathArguments = match.args }
+            if !match.kwargs.isEmpty { request.pathKeywordArguments = match.kwargs }
         }
         handler.bind(.init(application: self, request: request, connection: connection, raw: raw))
         connection.handler = handler

@@ -59,9 +59,11 @@ public final class Route: @unchecked Sendable {
         return escaped ? nil : out
     }
 
+    private static let noArguments: (args: [String], kwargs: [String: String]) = ([], [:])
+
     /// The path arguments if `path` matches, else nil.
     func match(_ path: String) -> (args: [String], kwargs: [String: String])? {
-        if let literal { return literal == path ? ([], [:]) : nil }
+        if let literal { return literal == path ? Route.noArguments : nil }
         guard let regex, let m = try? regex.wholeMatch(in: path) else { return nil }
         var args: [String] = []
         var kwargs: [String: String] = [:]
