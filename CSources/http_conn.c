@@ -211,7 +211,7 @@ static void deliver(gale_http_conn *c, size_t consumed) {
      * Not when this is a request pumped from inside that very run (see pump()): the run goes
      * on by itself. */
     int run_here = !c->in_deferred;
-    gale_loop *loop = srv->loop; /* on_request may free the server */
+    gale_loop *loop = srv->loop; /* the callback may free the server */
     if (run_here) gale__loop_defer_hold(loop);
     srv->cbs->on_request(req, srv->ud);
     if (run_here) {
@@ -326,19 +326,19 @@ static void stream_body(gale_http_conn *c) {
             }
         }
         c->body_progress = 1;
-        if (piece.len) {
-            c->body_total += piece.len;
-            if (c->body_total > srv->cfg.max_body_size) {
-                gale__http_conn_close(c, -EFBIG);
-                return;
-            }
-            if (srv->cbs->on_body) srv->cbs->on_body(req, piece.ptr, piece.len, srv->ud);
+        c->body_total += piece.len;
+        if (c->body_total > srv->cfg.max_body_size) {
+            gale__http_conn_close(c, -EFBIG);
+            return;
         }
+        gale_loop *loop = srv->loop;
+        gale__loop_defer_hold(loop); /* the owner's tasks resume right after, below */
+        if (piece.len && srv->cbs->on_body) srv->cbs->on_body(req, piece.ptr, piece.len, srv->ud);
         if (done && !c->dead) {
             c->in_body = 0;
             if (srv->cbs->on_body_end) srv->cbs->on_body_end(req, srv->ud);
         }
-        gale_loop_run_deferred(srv->loop);
+        gale__loop_defer_unhold_and_run(loop);
     }
 }
 
@@ -438,8 +438,10 @@ static void process(gale_http_conn *c) {
         gale_http_server *srv = c->srv;
         c->req.eof_told = 1;
         if (srv->cbs->on_peer_eof) {
+            gale_loop *loop = srv->loop;
+            gale__loop_defer_hold(loop);
             srv->cbs->on_peer_eof(&c->req, srv->ud);
-            gale_loop_run_deferred(srv->loop);
+            gale__loop_defer_unhold_and_run(loop);
         }
     }
     if (!c->dead) {

@@ -138,8 +138,10 @@ void gale__http_on_write(evutil_socket_t fd, short what, void *arg) {
     gale_http_server *srv = c->srv;
     if (c->req.want_writable && gale__http_out_pending(c) <= srv->cfg.write_low_water && c->req_active) {
         c->req.want_writable = 0;
+        gale_loop *loop = srv->loop;
+        gale__loop_defer_hold(loop); /* the owner's tasks resume right after, below */
         if (srv->cbs->on_writable) srv->cbs->on_writable(&c->req, srv->ud);
-        gale_loop_run_deferred(srv->loop);
+        gale__loop_defer_unhold_and_run(loop);
         if (c->dead) return;
     }
     if (gale__http_out_pending(c) == 0 && c->closing && !c->req_active) gale__http_conn_linger(c);

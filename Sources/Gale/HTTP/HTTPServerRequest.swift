@@ -19,8 +19,8 @@ public final class HTTPServerRequest: @unchecked Sendable {
     public let method: String
     /// The path as sent, still percent-encoded ("/a%20b"), without the query.
     public let path: String
+    // The request is loop-confined: its stored properties need no dynamic exclusivity checks.
     /// Captures of the route's pattern, percent-decoded (Tornado's positional path args).
-    // Loop-confined like the rest of the request: no dynamic exclusivity checks.
     @exclusivity(unchecked) public internal(set) var pathArguments: [String] = []
     /// Named captures of the route's pattern (Tornado's keyword path args).
     @exclusivity(unchecked) public internal(set) var pathKeywordArguments: [String: String] = [:]
