@@ -212,8 +212,8 @@ int gale__http_valid_value(const char *s, size_t n) {
     return 1;
 }
 
-static int name_is(const char *name, size_t n, const char *lit) {
-    size_t m = strlen(lit);
+/* Whether name (n bytes, any case) is the lowercase literal lit (m bytes). */
+static int name_is_n(const char *name, size_t n, const char *lit, size_t m) {
     if (n != m) return 0;
     for (size_t i = 0; i < n; i++) {
         char a = name[i], b = lit[i];
@@ -222,6 +222,7 @@ static int name_is(const char *name, size_t n, const char *lit) {
     }
     return 1;
 }
+#define name_is(name, n, lit) name_is_n((name), (n), lit, sizeof lit - 1) /* lit: a string literal */
 
 /* Whether a comma-separated list holds the (lowercase) token lit, in any case: whole
  * elements only, so "x-closed" is not "close". */
@@ -233,7 +234,7 @@ static int has_token(const char *v, size_t n, const char *lit) {
         while (i < n && v[i] != ',') i++;
         size_t end = i;
         while (end > start && (v[end - 1] == ' ' || v[end - 1] == '\t')) end--;
-        if (end > start && name_is(v + start, end - start, lit)) return 1;
+        if (end > start && name_is_n(v + start, end - start, lit, strlen(lit))) return 1;
     }
     return 0;
 }
@@ -266,11 +267,18 @@ GALE_EXPORT int gale_http_response_header(gale_http_request *req, const char *na
                                           size_t value_len) {
     if (!live(req)) return -EPIPE;
     if (req->head_sent) return -EALREADY;
+    if (!valid_token(name, name_len) || !gale__http_valid_value(value, value_len)) return -EINVAL;
+    return gale_http_response_header_checked(req, name, name_len, value, value_len);
+}
+
+GALE_EXPORT int gale_http_response_header_checked(gale_http_request *req, const char *name, size_t name_len,
+                                                  const char *value, size_t value_len) {
+    if (!live(req)) return -EPIPE;
+    if (req->head_sent) return -EALREADY;
     if (!req->started) {
         int e = gale_http_response_start(req, 200, NULL);
         if (e) return e;
     }
-    if (!valid_token(name, name_len) || !gale__http_valid_value(value, value_len)) return -EINVAL;
     /* Framing is the server's: it is derived from what is actually sent. The special names
      * are told apart by length first: most headers are none of them. */
     switch (name_len) {

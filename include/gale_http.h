@@ -185,6 +185,13 @@ GALE_EXPORT int gale_http_response_start(gale_http_request *req, int status, con
 GALE_EXPORT int gale_http_response_header(gale_http_request *req, const char *name, size_t name_len,
                                           const char *value, size_t value_len);
 
+/** gale_http_response_header for a caller that has already checked the name and value by the
+ *  same rules (a language binding that validates headers when they are set): no second scan
+ *  of the bytes. Framing and Connection are handled as above. A header that breaks the rules
+ *  makes a malformed response, so take headers from clients or users through the checked call. */
+GALE_EXPORT int gale_http_response_header_checked(gale_http_request *req, const char *name, size_t name_len,
+                                                  const char *value, size_t value_len);
+
 /** Body bytes (copied). Held until flush or end, so a response written in pieces still goes
  *  out with a Content-Length. @return 0, 1 if the connection's queue is at or above the
  *  high-water mark (wait for on_writable), or -EPIPE / -EINVAL (204/304 take no body; bytes

@@ -16,8 +16,10 @@ import Glibc
 import Darwin
 #endif
 
-final class ApplicationHandler: RequestHandler {
-    override func get() async throws {
+// Tornado's plain `def get` never awaits: a SyncRequestHandler, run straight from the read
+// callback (an `async def get` would subclass RequestHandler and override `get() async throws`).
+final class ApplicationHandler: SyncRequestHandler {
+    override func get() {
         let message = """
             <html>
             <head>

@@ -175,6 +175,44 @@ final class LongPollHandler: RequestHandler {
     }
 }
 
+/// Tornado's plain `def get`: never awaits, served from the read callback.
+final class SyncPageHandler: SyncRequestHandler {
+    override func get() { write(tornadoPage) }
+}
+
+/// A synchronous handler using the rest of the vocabulary: prepare, path and query arguments,
+/// errors of each kind, its own error page, sendError, a form body.
+final class SyncStoryHandler: SyncRequestHandler {
+    override func prepare() throws {
+        if argument("deny") != nil { throw HTTPError(403) }
+        if argument("early") != nil { try finish("early answer") }
+    }
+    override func get() throws {
+        switch argument("fail") {
+        case "http": throw HTTPError(418, reason: "I'm a teapot")
+        case "other": throw ThrowingHandler.Boom()
+        case "send": sendError(409)
+        default:
+            setHeader("X-Loop", EventLoop.current?.name ?? "none")
+            setHeader("X-In-Task", withUnsafeCurrentTask { $0 != nil } ? "yes" : "no")
+            write("sync story \(pathArguments[0])")
+        }
+    }
+    override func post() throws { write("posted \(request.body.count) name=\(argument("name") ?? "-")") }
+    override func writeError(status: Int, error: (any Error)?) throws {
+        setHeader("Content-Type", "text/plain")
+        try finish("sync error \(status)")
+    }
+}
+
+/// A synchronous handler that streams its request body: served on a task, chunk by chunk.
+final class SyncUploadHandler: SyncRequestHandler {
+    override class var streamsRequestBody: Bool { true }
+    var received = 0
+    override func dataReceived(_ chunk: [UInt8]) throws { received += chunk.count }
+    override func put() throws { write("sync received \(received)") }
+}
+
 /// The process's resident memory in bytes (Linux).
 func residentBytes() -> Int {
     guard let f = fopen("/proc/self/statm", "r") else { return 0 }
@@ -224,6 +262,9 @@ func testApp(settings: Settings = Settings()) throws -> Application {
         ("/where", WhereHandler.self),
         ("/linger", LingerHandler.self),
         ("/poll", LongPollHandler.self),
+        ("/sync", SyncPageHandler.self),
+        ("/sync/([0-9]+)", SyncStoryHandler.self),
+        ("/sync-upload", SyncUploadHandler.self),
     ], settings: settings)
 }
 
@@ -249,6 +290,64 @@ struct WebTests {
             #expect(weak.status == 304)
             let head = try await client.fetch("/", method: "HEAD")
             #expect(head.status == 405) // Tornado's handler has no head(): 405
+        }
+    }
+
+    /// A SyncRequestHandler answers exactly as an async one would: same page, Etag and 304,
+    /// 405 for methods it does not define, on the serving loop.
+    @Test func syncHandlerServesTheSamePageAndEtag() async throws {
+        var settings = Settings()
+        settings.logger.logLevel = .error // the 405s are logged as warnings
+        try await withTestServer(try testApp(settings: settings)) { (client: HTTPClient) async throws in
+            let async = try await client.fetch("/")
+            let sync = try await client.fetch("/sync")
+            #expect(sync.status == 200)
+            #expect(sync.text == tornadoPage)
+            #expect(sync.headers["Content-Type"] == "text/html; charset=UTF-8")
+            #expect(sync.headers["Etag"] == async.headers["Etag"])
+            let cached = try await client.fetch("/sync", headers: ["If-None-Match": sync.headers["Etag"]!])
+            #expect(cached.status == 304)
+            #expect(cached.body.isEmpty)
+            for method in ["HEAD", "POST", "DELETE", "BREW"] {
+                let r = try await client.fetch("/sync", method: method)
+                #expect(r.status == 405)
+            }
+            #expect(try await client.fetch("/sync", method: "POST").text
+                == "<html><title>405: Method Not Allowed</title><body>405: Method Not Allowed</body></html>")
+            let story = try await client.fetch("/sync/12")
+            #expect(story.text == "sync story 12")
+            #expect(story.headers["X-Loop"]?.isEmpty == false)
+            #expect(story.headers["X-Loop"] != "none") // run on the serving loop's thread
+            #expect(story.headers["X-In-Task"] == "no") // straight from the read callback
+        }
+    }
+
+    @Test func syncHandlerErrorsPrepareAndBodies() async throws {
+        var settings = Settings()
+        settings.logger.logLevel = .critical // the 500 is logged; keep test output quiet
+        try await withTestServer(try testApp(settings: settings)) { (client: HTTPClient) async throws in
+            let denied = try await client.fetch("/sync/1?deny=1")
+            #expect(denied.status == 403)
+            #expect(denied.text == "sync error 403")
+            #expect(denied.headers["Content-Type"] == "text/plain")
+            #expect(try await client.fetch("/sync/1?early=1").text == "early answer")
+            let teapot = try await client.fetch("/sync/1?fail=http")
+            #expect(teapot.status == 418)
+            #expect(teapot.reason == "I'm a teapot")
+            #expect(teapot.text == "sync error 418")
+            let boom = try await client.fetch("/sync/1?fail=other")
+            #expect(boom.status == 500)
+            #expect(boom.text == "sync error 500")
+            let sent = try await client.fetch("/sync/1?fail=send")
+            #expect(sent.status == 409)
+            #expect(sent.text == "sync error 409")
+            let form = try await client.fetch("/sync/1", method: "POST",
+                                              headers: ["Content-Type": "application/x-www-form-urlencoded"],
+                                              body: Array("name=gale".utf8))
+            #expect(form.text == "posted 9 name=gale")
+            let upload = try await client.fetch("/sync-upload", method: "PUT", body: [UInt8](repeating: 7, count: 300_000))
+            #expect(upload.text == "sync received 300000")
+            #expect(try await client.fetch("/sync").status == 200) // and the connection goes on
         }
     }
 
@@ -448,11 +547,13 @@ struct WebTests {
         let stream = try await TCPClient.connect(host: "127.0.0.1", port: port, loop: loop)
         let form = "name=gale"
         var batch = ""
-        for i in 0..<20 {
-            switch i % 4 {
+        for i in 0..<30 {
+            switch i % 6 {
             case 0: batch += "GET /story/\(i) HTTP/1.1\r\nHost: x\r\n\r\n"
             case 1: batch += "POST /args HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: \(form.utf8.count)\r\n\r\n\(form)"
             case 2: batch += "GET /slow?ms=5 HTTP/1.1\r\nHost: x\r\n\r\n"
+            case 3: batch += "GET /sync/\(i) HTTP/1.1\r\nHost: x\r\n\r\n" // synchronous, behind an awaiting one
+            case 4: batch += "POST /sync/\(i) HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: \(form.utf8.count)\r\n\r\n\(form)"
             default: batch += "GET /u/ann/\(i) HTTP/1.1\r\nHost: x\r\n\r\n"
             }
         }
@@ -473,11 +574,13 @@ struct WebTests {
             at = headEnd + 4 + length
         }
         var expected: [String] = []
-        for i in 0..<20 {
-            switch i % 4 {
+        for i in 0..<30 {
+            switch i % 6 {
             case 0: expected.append("story \(i)")
             case 1: expected.append("name=gale body=\(form.utf8.count)")
             case 2: expected.append("slow done")
+            case 3: expected.append("sync story \(i)")
+            case 4: expected.append("posted \(form.utf8.count) name=gale")
             default: expected.append("user=ann item=\(i)")
             }
         }

@@ -337,6 +337,14 @@ static void on_request(gale_http_request *req, void *ud) {
         /* fine */
         rec(h, gale_http_response_header(req, "X-Fine", 6, "a b\tc", 5));
         rec(h, gale_http_response_end(req, "ok", 2));
+    } else if (slice_is(p, "/checked")) {
+        /* A binding's call: no second scan, but framing and Connection are still the server's. */
+        CHECK_EQ_INT(gale_http_response_header_checked(req, "Content-Type", 12, "text/plain", 10), 0);
+        CHECK_EQ_INT(gale_http_response_header_checked(req, "Content-Length", 14, "7", 1), 0);
+        CHECK_EQ_INT(gale_http_response_header_checked(req, "X-Checked", 9, "yes", 3), 0);
+        CHECK_EQ_INT(gale_http_response_header_checked(req, "Connection", 10, "close", 5), 0);
+        CHECK_EQ_INT(gale_http_request_keep_alive(req), 0);
+        CHECK_EQ_INT(gale_http_response_end(req, "checked", 7), 0);
     } else if (slice_is(p, "/status")) {
         int code = (int)qnum(req, "code", 200);
         CHECK_EQ_INT(gale_http_response_start(req, code, NULL), 0);
@@ -1754,6 +1762,20 @@ static void client_responses(hs *h) {
     CHECK(hdr_is(&r, "Content-Length", "5"));
     CHECK_EQ_STR(r.body, "hel");
     resp_free(&r);
+    cl_close(&c);
+    /* Headers added without a second check: as sent, one Content-Length (the declared one),
+     * and the Connection: close is honoured. */
+    CHECK_EQ_INT(cl_open(&c, h->port), 0);
+    CHECK_EQ_INT(cl_roundtrip(&c, "GET /checked HTTP/1.1\r\nHost: t\r\n\r\n", &r), 0);
+    CHECK_EQ_INT(r.status, 200);
+    CHECK(hdr_is(&r, "Content-Type", "text/plain"));
+    CHECK(hdr_is(&r, "X-Checked", "yes"));
+    CHECK_EQ_INT(hdr(&r, "Content-Length", NULL, 0), 1);
+    CHECK(hdr_is(&r, "Content-Length", "7"));
+    CHECK(hdr_is(&r, "Connection", "close"));
+    CHECK_EQ_STR(r.body, "checked");
+    resp_free(&r);
+    CHECK(cl_eof(&c));
     cl_close(&c);
 }
 

@@ -105,9 +105,10 @@ final class HTTPEngine: @unchecked Sendable {
 
     fileprivate func onHead(_ req: OpaquePointer) -> Int32 {
         let conn = connection(for: req)
-        let path = string(gale_http_request_path(req))
+        let p = gale_http_request_path(req)
+        let path = UnsafeRawBufferPointer(start: p.ptr, count: p.len)
         let match = app.route(path)
-        conn.routed = (path, match)
+        conn.routed = (Array(path), match)
         let streams = match?.route.handler.streamsRequestBody ?? false
         return streams ? Int32(GALE_HTTP_BODY_STREAM) : Int32(GALE_HTTP_BODY_BUFFER)
     }
@@ -147,8 +148,8 @@ actor HTTPWorkers {
     /// Which worker is decided after the job or callback that queued it returns (a deferred
     /// check): a worker whose finished response pumped the next pipelined request takes that
     /// request itself when it loops, so waking another one for it would be a wasted task switch.
-    nonisolated func submit(_ req: OpaquePointer, _ conn: HTTPConnection) {
-        let item = QueuedRequest(raw: req, conn: conn)
+    nonisolated func submit(_ handler: RequestHandler) {
+        let item = QueuedRequest(handler: handler)
         if tail < queue.count { queue[tail] = item } else { queue.append(item) }
         tail += 1
         if checkScheduled { return }
@@ -191,11 +192,11 @@ actor HTTPWorkers {
         waking -= 1
         while true {
             while head < tail {
-                let item = queue[head]
-                queue[head].conn = nil // the connection is not kept alive by a spent slot
+                let handler = queue[head].handler!
+                queue[head].handler = nil // nothing is kept alive by a spent slot
                 head += 1
                 if head == tail { head = 0; tail = 0 }
-                await app.serve(item.raw, on: item.conn!)
+                await app.serve(handler)
             }
             if retired || idle.count >= Self.keepIdle { break }
             if !(await withUnsafeContinuation({ idle.append($0) })) { break }
@@ -213,7 +214,7 @@ private func dispatchQueued(_ ud: UnsafeMutableRawPointer?) {
 /// reference (connection user data) until the connection is gone. Loop thread only.
 final class HTTPConnection: @unchecked Sendable {
     /// The route found when the head arrived (for requests with a body).
-    @exclusivity(unchecked) var routed: (path: String, match: Application.Match?)?
+    @exclusivity(unchecked) var routed: (path: [UInt8], match: Application.Match?)?
     /// The client went away during the current response.
     @exclusivity(unchecked) private(set) var aborted = false
     @exclusivity(unchecked) private var writableWaiter: UnsafeContinuation<Void, any Error>?
@@ -283,10 +284,9 @@ final class HTTPConnection: @unchecked Sendable {
     fileprivate func resumeBody() { if let r = currentRequest { gale_http_request_resume_body(r) } }
 }
 
-/// A request waiting for a worker (loop thread only).
+/// A request waiting for a worker, its handler bound to it (loop thread only).
 struct QueuedRequest: @unchecked Sendable {
-    let raw: OpaquePointer
-    var conn: HTTPConnection?
+    var handler: RequestHandler?
 }
 
 /// A streamed request body as chunks, with backpressure: past 1 MiB waiting, the socket is
@@ -381,7 +381,15 @@ nonisolated(unsafe) private let httpCallbacks: UnsafeMutablePointer<gale_http_ca
             let e = engine(ud)
             let conn = e.connection(for: req)
             conn.beginRequest(req)
-            e.workers.submit(req, conn)
+            let (handler, inline) = e.app.handler(for: req, on: conn)
+            // Inline unless this callback runs inside a worker's job (a pipelined request
+            // handed over as that worker's response ended): the worker takes it next, so the
+            // responses' onFinish and log lines keep the requests' order.
+            if inline && e.loop.runningJobs == 0 {
+                e.app.serveNow(unsafeDowncast(handler, to: SyncRequestHandler.self))
+            } else {
+                e.workers.submit(handler)
+            }
         },
         on_body: { req, data, len, _ in
             existingConnection(req)?.requestBody().append(UnsafeRawBufferPointer(start: data, count: len))

@@ -18,7 +18,12 @@ public final class HTTPServerRequest: @unchecked Sendable {
     /// "GET", "POST", ...
     public let method: String
     /// The path as sent, still percent-encoded ("/a%20b"), without the query.
-    public let path: String
+    public var path: String {
+        if let p = decodedPath { return p }
+        let p = text(pathRange)
+        decodedPath = p
+        return p
+    }
     // The request is loop-confined: its stored properties need no dynamic exclusivity checks.
     /// Captures of the route's pattern, percent-decoded (Tornado's positional path args).
     @exclusivity(unchecked) public internal(set) var pathArguments: [String] = []
@@ -34,7 +39,10 @@ public final class HTTPServerRequest: @unchecked Sendable {
     private let fieldCount: Int
     private let targetRange: Range<Int>
     private let queryRange: Range<Int>
+    private let pathRange: Range<Int>
     private let versionNumber: Int
+    // Made on first use: routing a literal pattern compares bytes.
+    @exclusivity(unchecked) private var decodedPath: String?
 
     /// The C request while its response is open (the body is read from it lazily).
     @exclusivity(unchecked) private var raw: OpaquePointer?
@@ -50,7 +58,9 @@ public final class HTTPServerRequest: @unchecked Sendable {
         let fieldBytes = Int(n) * MemoryLayout<gale_http_field>.stride
         headLength = h.len
         fieldCount = Int(n)
-        let dst = UnsafeMutableRawBufferPointer.allocate(byteCount: max(h.len + fieldBytes, 1), alignment: 8)
+        // malloc's alignment is enough; allocate(byteCount:alignment:) may take posix_memalign.
+        guard let mem = malloc(max(h.len + fieldBytes, 1)) else { fatalError("out of memory") }
+        let dst = UnsafeMutableRawBufferPointer(start: mem, count: h.len + fieldBytes)
         dst.baseAddress!.copyMemory(from: base, byteCount: h.len)
         if fieldBytes > 0 { (dst.baseAddress! + h.len).copyMemory(from: UnsafeRawPointer(f), byteCount: fieldBytes) }
         storage = UnsafeRawBufferPointer(rebasing: dst[0..<(h.len + fieldBytes)])
@@ -61,14 +71,16 @@ public final class HTTPServerRequest: @unchecked Sendable {
         }
         targetRange = range(gale_http_request_target(raw))
         queryRange = range(gale_http_request_query(raw))
-        let pathRange = range(gale_http_request_path(raw))
+        pathRange = range(gale_http_request_path(raw))
         versionNumber = Int(gale_http_request_version(raw))
         peer = SocketAddress(raw: gale_http_request_peer(raw).pointee)
         method = methodString(gale_http_request_method(raw))
-        path = String(decoding: UnsafeRawBufferPointer(rebasing: storage[pathRange]), as: UTF8.self)
     }
 
-    deinit { UnsafeMutableRawPointer(mutating: storage.baseAddress!).deallocate() }
+    /// The path's bytes as sent (valid as long as the request).
+    var pathBytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(rebasing: storage[pathRange]) }
+
+    deinit { free(UnsafeMutableRawPointer(mutating: storage.baseAddress)) }
 
     /// A request built by hand (tests, internal redirects).
     public init(method: String, uri: String, version: String = "HTTP/1.1", headers: HTTPHeaders = HTTPHeaders(),
@@ -88,7 +100,8 @@ public final class HTTPServerRequest: @unchecked Sendable {
         headLength = head.count
         fieldCount = fields.count
         let bytes = head + fields.withUnsafeBytes { Array($0) }
-        let dst = UnsafeMutableRawBufferPointer.allocate(byteCount: max(bytes.count, 1), alignment: 8)
+        guard let mem = malloc(max(bytes.count, 1)) else { fatalError("out of memory") }
+        let dst = UnsafeMutableRawBufferPointer(start: mem, count: bytes.count)
         dst.copyBytes(from: bytes)
         storage = UnsafeRawBufferPointer(rebasing: dst[0..<bytes.count])
         let targetStart = method.utf8.count + 1
@@ -96,10 +109,10 @@ public final class HTTPServerRequest: @unchecked Sendable {
         if let q = uri.utf8.firstIndex(of: UInt8(ascii: "?")) {
             let qStart = targetStart + uri.utf8.distance(from: uri.utf8.startIndex, to: q) + 1
             queryRange = qStart..<targetRange.upperBound
-            path = String(uri[..<q])
+            pathRange = targetStart..<qStart - 1
         } else {
             queryRange = 0..<0
-            path = uri
+            pathRange = targetRange
         }
         versionNumber = version == "HTTP/1.0" ? 10 : 11
         peer = nil

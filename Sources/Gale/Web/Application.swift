@@ -28,6 +28,11 @@ public final class Application: Sendable {
     /// Routes, tried in order; the first whose pattern matches the whole path serves it.
     public let routes: [Route]
     public let settings: Settings
+    /// The logger's level when the application was made, for the access log: asking the
+    /// logger costs an existential copy per request.
+    private let accessLogLevel: Logger.Level
+    /// settings.defaultHeaders is not empty (asked once per response).
+    let hasDefaultHeaders: Bool
     private let state = Mutex(State())
 
     private struct State {
@@ -50,6 +55,8 @@ public final class Application: Sendable {
         }
         self.routes = routes
         self.settings = settings
+        accessLogLevel = settings.logger.logLevel
+        hasDefaultHeaders = !settings.defaultHeaders.isEmpty
     }
 
     // MARK: Serving
@@ -169,44 +176,90 @@ public final class Application: Sendable {
         let route: Route
         let args: [String]
         let kwargs: [String: String]
+        // Shared empties: an empty literal per match costs a call each time.
+        static let noArgs: [String] = []
+        static let noKwargs: [String: String] = [:]
     }
 
-    func route(_ path: String) -> Match? {
+    /// The first route whose pattern matches the whole path (its bytes as sent). Literal
+    /// patterns compare bytes; the path becomes a String only for a regex pattern.
+    func route(_ path: UnsafeRawBufferPointer) -> Match? {
+        guard path.baseAddress != nil else { return nil } // the parser never gives an empty path
+        var text: String?
         for i in routes.indices {
-            if let m = routes[i].match(path) { return Match(route: routes[i], args: m.args, kwargs: m.kwargs) }
+            let route = routes[i]
+            if let same = route.matchesLiteral(path) {
+                if same { return Match(route: route, args: Match.noArgs, kwargs: Match.noKwargs) }
+                continue
+            }
+            let t = text ?? String(decoding: path, as: UTF8.self)
+            text = t
+            if let m = route.matchPattern(t) { return Match(route: route, args: m.args, kwargs: m.kwargs) }
         }
         return nil
     }
 
-    /// Serve one request on its connection's task (loop thread).
-    // Inlined into the worker: one async frame and one task switch less per request.
-    @inline(__always) func serve(_ raw: OpaquePointer, on connection: HTTPConnection) async {
-        let start = ContinuousClock.now
+    /// The handler for a request just delivered, bound to it, and whether it runs inline (see
+    /// `SyncRequestHandler`). Loop thread.
+    @inline(__always) func handler(for raw: OpaquePointer, on connection: HTTPConnection) -> (RequestHandler, inline: Bool) {
+        let start = monotonicNanoseconds()
         let request = HTTPServerRequest(raw: raw)
         let match: Match?
-        if let routed = connection.routed, routed.path == request.path {
-            match = routed.match
+        let path = request.pathBytes
+        if let routed = connection.routed, routed.path.elementsEqual(path) {
+            match = routed.match // routed when the head came, for a request with a body
         } else {
-            match = route(request.path)
+            match = route(path)
         }
         connection.routed = nil
-        let handler = match?.route.handler.init() ?? NotFoundHandler()
+        let handler: RequestHandler
+        let inline: Bool
         if let match {
+            handler = match.route.handler.init()
+            inline = match.route.servesInline
             if !match.args.isEmpty { request.pathArguments = match.args }
             if !match.kwargs.isEmpty { request.pathKeywordArguments = match.kwargs }
+        } else {
+            handler = NotFoundHandler()
+            inline = true
         }
-        handler.bind(.init(application: self, request: request, connection: connection, raw: raw))
+        handler.bind(application: self, request: request, connection: connection, raw: raw, start: start)
         connection.handler = handler
+        return (handler, inline)
+    }
+
+    /// Serve a request on a worker task (loop thread).
+    // Inlined into the worker: one async frame and one task switch less per request.
+    @inline(__always) func serve(_ handler: RequestHandler) async {
         await handler.execute()
+        served(handler)
+    }
+
+    /// Serve a request whose handler never awaits, from the read callback (loop thread).
+    @inline(__always) func serveNow(_ handler: SyncRequestHandler) {
+        handler.executeNow()
+        served(handler)
+    }
+
+    /// A handler is done: its connection forgets it, and the access log.
+    private func served(_ handler: RequestHandler) {
+        let connection = handler.connection!
         if connection.handler === handler { connection.handler = nil } // not if a new request began
         // Tornado's access log levels: errors show, successes only when asked for.
         let status = handler.statusCode
         let level: Logger.Level = status >= 500 ? .error : status >= 400 ? .warning : .debug
-        if settings.logger.logLevel <= level {
-            let ms = Double((ContinuousClock.now - start).nanoseconds) / 1e6
+        if accessLogLevel <= level {
+            let request = handler.request
+            let ms = Double(monotonicNanoseconds() &- handler.startTime) / 1e6
             settings.logger.log(level: level, "\(status) \(request.method) \(request.uri) (\(request.remoteIP)) \(Int(ms * 100) / 100)ms")
         }
     }
+}
+
+private func monotonicNanoseconds() -> UInt64 {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec)
 }
 
 /// Application settings (Tornado's keyword arguments to `Application`).
@@ -237,7 +290,8 @@ public struct Settings: @unchecked Sendable {
     /// Output queue marks for streaming responses: `flush()` waits above `writeHighWater`.
     public var writeHighWater = 256 * 1024
     public var writeLowWater = 64 * 1024
-    /// Where errors, warnings and (at .debug) each request go.
+    /// Where errors, warnings and (at .debug) each request go. The access log (a line per
+    /// request) follows the level the logger has when the application is made.
     public var logger = Logger(label: "gale.web")
 
     public init() {}

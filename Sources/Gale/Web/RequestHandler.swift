@@ -38,21 +38,21 @@ open class RequestHandler {
 
     // MARK: Context (set before any of your code runs)
 
-    @exclusivity(unchecked) private var context: Context!
-
-    struct Context {
-        let application: Application
-        let request: HTTPServerRequest
-        let connection: HTTPConnection
-        var raw: OpaquePointer?
-    }
+    // Separate fields, not one optional struct: reading one must not copy (and retain) all.
+    @exclusivity(unchecked) private var boundApplication: Application!
+    @exclusivity(unchecked) private var boundRequest: HTTPServerRequest!
+    @exclusivity(unchecked) private(set) var connection: HTTPConnection!
+    /// The C request while the response is open.
+    @exclusivity(unchecked) private var raw: OpaquePointer?
+    /// When the request was delivered, monotonic nanoseconds (for the access log).
+    @exclusivity(unchecked) private(set) var startTime: UInt64 = 0
 
     /// The application serving this request.
-    public var application: Application { context.application }
+    public var application: Application { boundApplication }
     /// The request being served.
-    public var request: HTTPServerRequest { context.request }
+    public var request: HTTPServerRequest { boundRequest }
     /// The application's logger.
-    public var logger: Logger { context.application.settings.logger }
+    public var logger: Logger { boundApplication.settings.logger }
     /// The route pattern's unnamed captures, percent-decoded.
     public var pathArguments: [String] { request.pathArguments }
     /// The route pattern's named captures, percent-decoded.
@@ -110,6 +110,11 @@ open class RequestHandler {
     /// The page sent for an error (Tornado's `write_error`). The default is Tornado's:
     /// `<html><title>404: Not Found</title><body>404: Not Found</body></html>`.
     open func writeError(status: Int, error: (any Error)?) async throws {
+        try finishWithErrorPage(status)
+    }
+
+    /// Tornado's error page, for `status` and the reason set with it.
+    final func finishWithErrorPage(_ status: Int) throws {
         let phrase = reason ?? HTTPError.standardReason(status)
         try finish("<html><title>\(status): \(phrase)</title><body>\(status): \(phrase)</body></html>")
     }
@@ -119,7 +124,7 @@ open class RequestHandler {
     open func computeEtag() -> String? {
         withUnsafeTemporaryAllocation(of: CChar.self, capacity: 43) { out in
             withBody { gale_http_etag($0.baseAddress ?? UnsafeRawPointer(bitPattern: 1)!, $0.count, out.baseAddress!) }
-            return context.connection.etagString(out.baseAddress!)
+            return connection.etagString(out.baseAddress!)
         }
     }
 
@@ -236,7 +241,7 @@ open class RequestHandler {
     /// producer cannot outrun a slow client. Throws `GaleError` `.closed` if the client left.
     public func flush() async throws {
         guard !finished else { throw GaleError.closed("flush after finish") }
-        guard let raw = context.raw, !context.connection.aborted else { throw GaleError.closed("flush") }
+        guard let raw = raw, !connection.aborted else { throw GaleError.closed("flush") }
         if !headersWritten { try sendHead(raw) }
         var r: Int32 = 0
         if !bodyIsEmpty {
@@ -245,7 +250,7 @@ open class RequestHandler {
         }
         if r >= 0 { r = gale_http_response_flush(raw) }
         if r < 0 { throw GaleError(code: r, operation: "flush") }
-        if r == 1 { try await context.connection.waitWritable() }
+        if r == 1 { try await connection.waitWritable() }
     }
 
     /// Finish the response with one more piece of text.
@@ -260,7 +265,7 @@ open class RequestHandler {
     /// nothing here waits.
     public func finish() throws {
         guard !finished else { throw GaleError(kind: .invalidArgument, operation: "finish", message: "finish() called twice") }
-        guard let raw = context.raw else { throw GaleError.closed("finish") }
+        guard let raw = raw else { throw GaleError.closed("finish") }
         if !headersWritten {
             let method = request.method
             if statusCode == 200 && (method == "GET" || method == "HEAD") && etag == nil
@@ -280,7 +285,7 @@ open class RequestHandler {
             try sendHead(raw) // a bad header throws here, before anything is sent
         }
         finished = true
-        context.raw = nil
+        self.raw = nil
         request.responseEnded() // before the C request goes away with the response
         let r = withBody { gale_http_response_end(raw, $0.baseAddress, $0.count) }
         clearBody()
@@ -298,9 +303,21 @@ open class RequestHandler {
 
     /// Answer with an error status and its page (Tornado's `send_error`).
     public func sendError(_ status: Int = 500, error: (any Error)? = nil) async {
+        guard beginErrorPage(status, error: error) else { return }
+        do {
+            try await writeError(status: status, error: error)
+        } catch {
+            logger.error("writeError failed: \(error)")
+        }
+        if !finished { try? finish() }
+    }
+
+    /// What `sendError` does before `writeError`: false if the response is already under
+    /// way (it is finished as it stands instead), else the page's state is set up.
+    final func beginErrorPage(_ status: Int, error: (any Error)?) -> Bool {
         if headersWritten || finished {
             if !finished { try? finish() }
-            return
+            return false
         }
         clearBody()
         extraHeaders.removeAll()
@@ -312,12 +329,7 @@ open class RequestHandler {
         } else {
             setStatus(status)
         }
-        do {
-            try await writeError(status: status, error: error)
-        } catch {
-            logger.error("writeError failed: \(error)")
-        }
-        if !finished { try? finish() }
+        return true
     }
 
     // MARK: Arguments and cookies
@@ -362,7 +374,14 @@ open class RequestHandler {
 
     // MARK: Internals
 
-    func bind(_ context: Context) { self.context = context }
+    func bind(application: Application, request: HTTPServerRequest, connection: HTTPConnection,
+              raw: OpaquePointer, start: UInt64) {
+        boundApplication = application
+        boundRequest = request
+        self.connection = connection
+        self.raw = raw
+        startTime = start
+    }
 
     /// Tornado's `check_etag_header`: does If-None-Match name this entity (weak comparison)?
     private func checkEtagHeader(_ etag: String) -> Bool {
@@ -385,13 +404,17 @@ open class RequestHandler {
         if let reason, !HeaderText.isValue(reason) {
             throw HTTPError(500, logMessage: "the reason phrase has a character it cannot hold")
         }
-        var r = gale_http_response_start(raw, Int32(clamping: statusCode), reason)
+        // A plain 200 is begun by the first header (or by the end).
+        var r: Int32 = statusCode == 200 && reason == nil ? 0 : gale_http_response_start(raw, Int32(clamping: statusCode), reason)
         if r == 0, let ct = contentType { r = addCHeader(raw, "Content-Type", ct) }
-        let defaults = application.settings.defaultHeaders
-        if !defaults.isEmpty {
-            for (name, value) in defaults where r == 0 && responseHeader(name) == nil { r = addCHeader(raw, name, value) }
+        if application.hasDefaultHeaders {
+            for (name, value) in application.settings.defaultHeaders where r == 0 && responseHeader(name) == nil {
+                r = addCHeader(raw, name, value)
+            }
         }
-        for (name, value) in extraHeaders where r == 0 { r = addCHeader(raw, name, value) }
+        if !extraHeaders.isEmpty {
+            for (name, value) in extraHeaders where r == 0 { r = addCHeader(raw, name, value) }
+        }
         if r == 0, let etag { r = addCHeader(raw, "Etag", etag) }
         if r < 0 {
             throw r == -EINVAL
@@ -414,7 +437,7 @@ open class RequestHandler {
             try await prepare()
             if finished { return }
             if Self.streamsRequestBody {
-                for try await chunk in context.connection.requestBody() {
+                for try await chunk in connection.requestBody() {
                     try await dataReceived(chunk)
                 }
             }
@@ -430,31 +453,36 @@ open class RequestHandler {
             }
             if !finished { try finish() }
         } catch {
-            await handleError(error)
+            if let status = errorStatus(error) { await sendError(status, error: error) }
         }
-        // Every request must end, or its connection waits for ever: if even the error page
-        // could not go out (a head the server refused), end it and close the connection.
-        if !finished, let raw = context.raw {
-            logger.error("\(request.method) \(request.uri): the response could not be completed; closing the connection")
-            finished = true
-            context.raw = nil
-            request.responseEnded()
-            _ = addCHeader(raw, "Connection", "close")
-            _ = gale_http_response_end(raw, nil, 0)
+        endUnfinished()
+    }
+
+    /// Log an error that ended a handler; the status of the page to send for it, or nil when
+    /// the response is already complete.
+    final func errorStatus(_ error: any Error) -> Int? {
+        if let e = error as? HTTPError {
+            if let m = e.logMessage { logger.warning("\(e.status) \(request.method) \(request.uri): \(m)") }
+            return e.status
+        } else if connection.aborted || finished {
+            logger.debug("\(request.method) \(request.uri): \(error)")
+            return finished ? nil : 500
+        } else {
+            logger.error("Uncaught error in \(type(of: self)) for \(request.method) \(request.uri): \(error)")
+            return 500
         }
     }
 
-    private func handleError(_ error: any Error) async {
-        if let e = error as? HTTPError {
-            if let m = e.logMessage { logger.warning("\(e.status) \(request.method) \(request.uri): \(m)") }
-            await sendError(e.status, error: e)
-        } else if context.connection.aborted || finished {
-            logger.debug("\(request.method) \(request.uri): \(error)")
-            if !finished { await sendError(500, error: error) }
-        } else {
-            logger.error("Uncaught error in \(type(of: self)) for \(request.method) \(request.uri): \(error)")
-            await sendError(500, error: error)
-        }
+    /// Every request must end, or its connection waits for ever: if even the error page could
+    /// not go out (a head the server refused), end it and close the connection.
+    final func endUnfinished() {
+        guard !finished, let raw = raw else { return }
+        logger.error("\(request.method) \(request.uri): the response could not be completed; closing the connection")
+        finished = true
+        self.raw = nil
+        request.responseEnded()
+        _ = addCHeader(raw, "Connection", "close")
+        _ = gale_http_response_end(raw, nil, 0)
     }
 }
 
@@ -493,6 +521,8 @@ enum HeaderText {
     }
 }
 
+/// A header for the head being built. Every name and value that reaches here has passed
+/// `HeaderText` (when it was set, or in sendHead), so libcore need not scan it again.
 @inline(__always)
 private func addCHeader(_ raw: OpaquePointer, _ name: String, _ value: String) -> Int32 {
     var name = name, value = value
@@ -500,7 +530,7 @@ private func addCHeader(_ raw: OpaquePointer, _ name: String, _ value: String) -
         value.withUTF8 { v in
             n.withMemoryRebound(to: CChar.self) { nc in
                 v.withMemoryRebound(to: CChar.self) { vc in
-                    gale_http_response_header(raw, nc.baseAddress ?? emptyCString, nc.count,
+                    gale_http_response_header_checked(raw, nc.baseAddress ?? emptyCString, nc.count,
                                               vc.baseAddress ?? emptyCString, vc.count)
                 }
             }
@@ -514,8 +544,3 @@ nonisolated(unsafe) private let emptyCString: UnsafePointer<CChar> = {
     p.initialize(to: 0)
     return UnsafePointer(p)
 }()
-
-/// The handler for paths no route matches: Tornado's 404 page.
-final class NotFoundHandler: RequestHandler {
-    override func prepare() async throws { throw HTTPError(404) }
-}

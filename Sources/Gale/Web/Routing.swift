@@ -1,3 +1,11 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// A route: a path pattern and the handler class that serves it, as in Tornado's
 /// `Application([(r"/", MainHandler)])`.
 ///
@@ -11,20 +19,24 @@ public final class Route: @unchecked Sendable {
     public let name: String?
     // One of the two is set. Regex values are immutable and matching does not mutate them:
     // sharing is safe.
-    private let literal: String?
+    private let literal: [UInt8]?
     private let regex: Regex<AnyRegexOutput>?
     private let named: Bool
+    /// Requests run straight from the read callback: a `SyncRequestHandler` that does not
+    /// stream its body.
+    let servesInline: Bool
 
     /// A route. Throws if the pattern is not a valid regular expression.
     public init(_ pattern: String, _ handler: RequestHandler.Type, name: String? = nil) throws(GaleError) {
         self.pattern = pattern
         self.handler = handler
         self.name = name
+        servesInline = handler is SyncRequestHandler.Type && !handler.streamsRequestBody
         var body = Substring(pattern)
         if body.hasPrefix("^") { body = body.dropFirst() }
         if body.hasSuffix("$") && !body.hasSuffix("\\$") { body = body.dropLast() }
         if let literal = Route.literal(body) {
-            self.literal = literal
+            self.literal = Array(literal.utf8)
             regex = nil
             named = false
         } else {
@@ -59,11 +71,16 @@ public final class Route: @unchecked Sendable {
         return escaped ? nil : out
     }
 
-    private static let noArguments: (args: [String], kwargs: [String: String]) = ([], [:])
+    /// Whether a literal pattern is exactly `path`'s bytes; nil for a regex pattern.
+    @inline(__always)
+    func matchesLiteral(_ path: UnsafeRawBufferPointer) -> Bool? {
+        guard let literal else { return nil }
+        return literal.count == path.count
+            && literal.withUnsafeBytes { memcmp($0.baseAddress!, path.baseAddress!, path.count) == 0 }
+    }
 
-    /// The path arguments if `path` matches, else nil.
-    func match(_ path: String) -> (args: [String], kwargs: [String: String])? {
-        if let literal { return literal == path ? Route.noArguments : nil }
+    /// The path arguments if `path` matches the regex pattern, else nil.
+    func matchPattern(_ path: String) -> (args: [String], kwargs: [String: String])? {
         guard let regex, let m = try? regex.wholeMatch(in: path) else { return nil }
         var args: [String] = []
         var kwargs: [String: String] = [:]
