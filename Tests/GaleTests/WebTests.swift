@@ -268,6 +268,14 @@ func testApp(settings: Settings = Settings()) throws -> Application {
     ], settings: settings)
 }
 
+/// The test application with the access and error log off: tests that provoke 4xx and 5xx on
+/// purpose keep the output quiet.
+func quietTestApp() throws -> Application {
+    var settings = Settings()
+    settings.logger.logLevel = .critical
+    return try testApp(settings: settings)
+}
+
 @Suite("Web", .timeLimit(.minutes(1)))
 struct WebTests {
     @Test func tornadoPageWithEtagAnd304() async throws {
@@ -296,9 +304,7 @@ struct WebTests {
     /// A SyncRequestHandler answers exactly as an async one would: same page, Etag and 304,
     /// 405 for methods it does not define, on the serving loop.
     @Test func syncHandlerServesTheSamePageAndEtag() async throws {
-        var settings = Settings()
-        settings.logger.logLevel = .error // the 405s are logged as warnings
-        try await withTestServer(try testApp(settings: settings)) { (client: HTTPClient) async throws in
+        try await withTestServer(try quietTestApp()) { (client: HTTPClient) async throws in
             let async = try await client.fetch("/")
             let sync = try await client.fetch("/sync")
             #expect(sync.status == 200)
@@ -323,9 +329,7 @@ struct WebTests {
     }
 
     @Test func syncHandlerErrorsPrepareAndBodies() async throws {
-        var settings = Settings()
-        settings.logger.logLevel = .critical // the 500 is logged; keep test output quiet
-        try await withTestServer(try testApp(settings: settings)) { (client: HTTPClient) async throws in
+        try await withTestServer(try quietTestApp()) { (client: HTTPClient) async throws in
             let denied = try await client.fetch("/sync/1?deny=1")
             #expect(denied.status == 403)
             #expect(denied.text == "sync error 403")
@@ -393,9 +397,7 @@ struct WebTests {
     }
 
     @Test func errorsBecomePagesAndTheServerKeepsServing() async throws {
-        var settings = Settings()
-        settings.logger.logLevel = .critical // the 500 is logged; keep test output quiet
-        try await withTestServer(try testApp(settings: settings)) { (client: HTTPClient) async throws in
+        try await withTestServer(try quietTestApp()) { (client: HTTPClient) async throws in
             let r = try await client.fetch("/boom")
             #expect(r.status == 500)
             #expect(r.text == "<html><title>500: Internal Server Error</title><body>500: Internal Server Error</body></html>")
