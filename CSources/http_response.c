@@ -249,14 +249,20 @@ GALE_EXPORT int gale_http_response_start(gale_http_request *req, int status, con
     if (status < 200 || status > 999) return -EINVAL;
     if (reason && !gale__http_valid_value(reason, strlen(reason))) return -EINVAL;
     gale_http_conn *c = req->conn;
-    char line[32];
-    memcpy(line, "HTTP/1.1 ", 9);
-    fmt_u64(line + 9, (uint64_t)status, 10);
-    line[12] = ' ';
-    int e = append(c, &c->hdrs, line, 13);
-    if (!e) e = append_str(c, &c->hdrs, reason ? reason : gale_http_reason(status));
-    if (!e) e = append(c, &c->hdrs, "\r\n", 2);
-    if (e) return e;
+    /* The status line in one piece: "HTTP/1.1 " NNN " " reason CRLF. */
+    const char *phrase = reason ? reason : gale_http_reason(status);
+    size_t plen = strlen(phrase), n = 13 + plen + 2;
+    http_buf *b = &c->hdrs;
+    if (b->cap - b->len < n && gale__http_buf_reserve(c->srv, b, n, SIZE_MAX) < 0) return -ENOMEM;
+    char *p = b->data + b->len;
+    memcpy(p, "HTTP/1.1 ", 9);
+    p[9] = (char)('0' + status / 100);
+    p[10] = (char)('0' + status / 10 % 10);
+    p[11] = (char)('0' + status % 10);
+    p[12] = ' ';
+    memcpy(p + 13, phrase, plen);
+    memcpy(p + 13 + plen, "\r\n", 2);
+    b->len += n;
     req->started = 1;
     req->status = status;
     req->no_body = status_has_no_body(status) || req->is_head;
@@ -346,33 +352,37 @@ static int send_head(gale_http_conn *c, int length_known, uint64_t length) {
         int e = gale_http_response_start(req, 200, NULL);
         if (e) return e;
     }
-    char line[64];
-    int e = append(c, &c->out, c->hdrs.data, c->hdrs.len);
-    if (!e && !req->user_date) e = append(c, &c->out, gale__http_date(srv), 37);
-    if (!e && !req->user_server && srv->server_header_len)
-        e = append(c, &c->out, srv->server_header, srv->server_header_len);
+    /* One reservation for the whole head (and a small body after it), then plain copies. */
+    size_t most = c->hdrs.len + 37 + srv->server_header_len + 40 + 26 + 2;
+    size_t want = most + (length_known && length <= 16384 ? (size_t)length : 0);
+    http_buf *o = &c->out;
+    int e = 0;
+    if (o->cap - o->len < want && gale__http_buf_reserve(srv, o, want, SIZE_MAX) < 0) e = -ENOMEM;
     if (!e) {
+        char *p = o->data + o->len;
+#define PUT(src, n) (memcpy(p, (src), (n)), p += (n))
+        PUT(c->hdrs.data, c->hdrs.len);
+        if (!req->user_date) PUT(gale__http_date(srv), 37);
+        if (!req->user_server && srv->server_header_len) PUT(srv->server_header, srv->server_header_len);
         if (status_has_no_body(req->status)) {
             /* no framing */
         } else if (req->has_length || length_known) {
-            uint64_t n = req->has_length ? req->declared_length : length;
-            memcpy(line, "Content-Length: ", 16);
-            size_t k = 16 + fmt_u64(line + 16, n, 10);
-            memcpy(line + k, "\r\n", 2);
-            e = append(c, &c->out, line, k + 2);
+            PUT("Content-Length: ", 16);
+            p += fmt_u64(p, req->has_length ? req->declared_length : length, 10);
+            PUT("\r\n", 2);
         } else if (!http10) {
             req->chunked = 1;
-            e = append_str(c, &c->out, "Transfer-Encoding: chunked\r\n");
+            PUT("Transfer-Encoding: chunked\r\n", 28);
         } else {
             req->until_close = 1; /* HTTP/1.0: the body ends when the connection does */
             keep = 0;
         }
+        if (!keep) PUT("Connection: close\r\n", 19);
+        else if (http10) PUT("Connection: keep-alive\r\n", 24);
+        PUT("\r\n", 2);
+#undef PUT
+        o->len = (size_t)(p - o->data);
     }
-    if (!e) {
-        if (!keep) e = append_str(c, &c->out, "Connection: close\r\n");
-        else if (http10) e = append_str(c, &c->out, "Connection: keep-alive\r\n");
-    }
-    if (!e) e = append(c, &c->out, "\r\n", 2);
     gale__http_buf_release(srv, &c->hdrs);
     if (e) return e;
     req->head_sent = 1;

@@ -26,9 +26,11 @@ public final class HTTPServerRequest: @unchecked Sendable {
     }
     // The request is loop-confined: its stored properties need no dynamic exclusivity checks.
     /// Captures of the route's pattern, percent-decoded (Tornado's positional path args).
-    @exclusivity(unchecked) public internal(set) var pathArguments: [String] = []
+    public var pathArguments: [String] { captures?.args ?? [] }
     /// Named captures of the route's pattern (Tornado's keyword path args).
-    @exclusivity(unchecked) public internal(set) var pathKeywordArguments: [String: String] = [:]
+    public var pathKeywordArguments: [String: String] { captures?.kwargs ?? [:] }
+    /// What a regex route captured (nil for a literal route: most requests carry none).
+    @exclusivity(unchecked) var captures: RouteCaptures?
     /// The client's address.
     public let peer: SocketAddress?
 

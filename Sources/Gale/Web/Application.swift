@@ -173,12 +173,9 @@ public final class Application: Sendable {
     // MARK: Routing and dispatch
 
     struct Match: @unchecked Sendable {
-        let route: Route
-        let args: [String]
-        let kwargs: [String: String]
-        // Shared empties: an empty literal per match costs a call each time.
-        static let noArgs: [String] = []
-        static let noKwargs: [String: String] = [:]
+        // Routes live as long as the application, which outlives every request it serves.
+        unowned(unsafe) let route: Route
+        let captures: RouteCaptures?
     }
 
     /// The first route whose pattern matches the whole path (its bytes as sent). Literal
@@ -189,12 +186,12 @@ public final class Application: Sendable {
         for i in routes.indices {
             let route = routes[i]
             if let same = route.matchesLiteral(path) {
-                if same { return Match(route: route, args: Match.noArgs, kwargs: Match.noKwargs) }
+                if same { return Match(route: route, captures: nil) }
                 continue
             }
             let t = text ?? String(decoding: path, as: UTF8.self)
             text = t
-            if let m = route.matchPattern(t) { return Match(route: route, args: m.args, kwargs: m.kwargs) }
+            if let c = route.matchPattern(t) { return Match(route: route, captures: c) }
         }
         return nil
     }
@@ -217,8 +214,7 @@ public final class Application: Sendable {
         if let match {
             handler = match.route.handler.init()
             inline = match.route.servesInline
-            if !match.args.isEmpty { request.pathArguments = match.args }
-            if !match.kwargs.isEmpty { request.pathKeywordArguments = match.kwargs }
+            request.captures = match.captures
         } else {
             handler = NotFoundHandler()
             inline = true

@@ -525,17 +525,21 @@ enum HeaderText {
 /// `HeaderText` (when it was set, or in sendHead), so libcore need not scan it again.
 @inline(__always)
 private func addCHeader(_ raw: OpaquePointer, _ name: String, _ value: String) -> Int32 {
-    var name = name, value = value
-    return name.withUTF8 { n in
-        value.withUTF8 { v in
-            n.withMemoryRebound(to: CChar.self) { nc in
-                v.withMemoryRebound(to: CChar.self) { vc in
-                    gale_http_response_header_checked(raw, nc.baseAddress ?? emptyCString, nc.count,
-                                              vc.baseAddress ?? emptyCString, vc.count)
-                }
-            }
-        }
+    // Native and literal strings lend their bytes without a copy (or a retain of one).
+    let lent = name.utf8.withContiguousStorageIfAvailable { n in
+        value.utf8.withContiguousStorageIfAvailable { v in addCHeader(raw, n, v) }
     }
+    if let lent, let r = lent { return r }
+    var name = name, value = value // bridged strings: made contiguous first
+    return name.withUTF8 { n in value.withUTF8 { v in addCHeader(raw, n, v) } }
+}
+
+@inline(__always)
+private func addCHeader(_ raw: OpaquePointer, _ n: UnsafeBufferPointer<UInt8>, _ v: UnsafeBufferPointer<UInt8>) -> Int32 {
+    func chars(_ b: UnsafeBufferPointer<UInt8>) -> UnsafePointer<CChar> {
+        b.baseAddress.map { UnsafeRawPointer($0).assumingMemoryBound(to: CChar.self) } ?? emptyCString
+    }
+    return gale_http_response_header_checked(raw, chars(n), n.count, chars(v), v.count)
 }
 
 /// A NUL-terminated empty string for empty names and values (their buffers have no address).

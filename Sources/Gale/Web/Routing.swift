@@ -80,7 +80,7 @@ public final class Route: @unchecked Sendable {
     }
 
     /// The path arguments if `path` matches the regex pattern, else nil.
-    func matchPattern(_ path: String) -> (args: [String], kwargs: [String: String])? {
+    func matchPattern(_ path: String) -> RouteCaptures? {
         guard let regex, let m = try? regex.wholeMatch(in: path) else { return nil }
         var args: [String] = []
         var kwargs: [String: String] = [:]
@@ -92,6 +92,16 @@ public final class Route: @unchecked Sendable {
                 args.append(value ?? "")
             }
         }
-        return (args, kwargs)
+        return RouteCaptures(args: args, kwargs: kwargs)
+    }
+}
+
+/// A regex route's captures for one request: unnamed (Tornado's path args) and named.
+final class RouteCaptures: @unchecked Sendable {
+    let args: [String]
+    let kwargs: [String: String]
+    init(args: [String], kwargs: [String: String]) {
+        self.args = args
+        self.kwargs = kwargs
     }
 }
