@@ -56,7 +56,7 @@ void gale__http_conn_close(gale_http_conn *c, int err) {
     c->fd = -1;
     gale__http_conn_destroy(c); /* off the server's lists; may complete a shutdown */
     gale__http_buf_release(srv, &c->out);
-    gale__http_buf_release(srv, &c->hdrs);
+    c->head_building = 0;
     gale__http_buf_release(srv, &c->held);
     if (!c->req_active) {
         release_message(c, srv);

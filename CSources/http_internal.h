@@ -65,9 +65,10 @@ struct gale_http_conn {
     gale_http_chunked chunked;
     http_buf body;           /* a buffered chunked body, decoded */
 
-    /* Output: bytes waiting for the socket; the head being built; body held before it. */
+    /* Output: bytes waiting for the socket, then (head_building bytes at its tail) the head
+     * being built, which is not sent until it is complete; body held before the head goes. */
     http_buf out;
-    http_buf hdrs;
+    size_t head_building;
     http_buf held;
     uint64_t held_len;       /* body bytes held (counted, not stored, for HEAD) */
 

@@ -61,7 +61,7 @@ GALE_EXPORT const char *gale_http_reason(int status) {
 
 /* ---- buffers ---------------------------------------------------------------------------- */
 
-size_t gale__http_out_pending(const gale_http_conn *c) { return c->out.len - c->out.off; }
+size_t gale__http_out_pending(const gale_http_conn *c) { return c->out.len - c->out.off - c->head_building; }
 
 static int append(gale_http_conn *c, http_buf *b, const void *data, size_t len) {
     if (len == 0) return 0;
@@ -107,8 +107,9 @@ static void wrote_some(gale_http_conn *c) {
 int gale__http_flush_output(gale_http_conn *c) {
     if (c->dead) return -EPIPE;
     int progress = 0;
-    while (c->out.len > c->out.off) {
-        ssize_t n = write(c->fd, c->out.data + c->out.off, c->out.len - c->out.off);
+    size_t end = c->out.len - c->head_building; /* a head being built waits for its end */
+    while (end > c->out.off) {
+        ssize_t n = write(c->fd, c->out.data + c->out.off, end - c->out.off);
         if (n > 0) {
             c->out.off += (size_t)n;
             progress = 1;
@@ -125,7 +126,7 @@ int gale__http_flush_output(gale_http_conn *c) {
         return err;
     }
     if (progress) wrote_some(c);
-    gale__http_buf_release(c->srv, &c->out);
+    if (!c->head_building) gale__http_buf_release(c->srv, &c->out);
     watch_writes(c, 0);
     /* All out: a request still in flight may now wait as long as it likes (a long poll). */
     if (c->req_active && c->tlist == TL_IDLE) gale__http_timeout_set(c, TL_NONE);
@@ -252,7 +253,7 @@ GALE_EXPORT int gale_http_response_start(gale_http_request *req, int status, con
     /* The status line in one piece: "HTTP/1.1 " NNN " " reason CRLF. */
     const char *phrase = reason ? reason : gale_http_reason(status);
     size_t plen = strlen(phrase), n = 13 + plen + 2;
-    http_buf *b = &c->hdrs;
+    http_buf *b = &c->out; /* the head is built in place, at the tail of the output */
     if (b->cap - b->len < n && gale__http_buf_reserve(c->srv, b, n, SIZE_MAX) < 0) return -ENOMEM;
     char *p = b->data + b->len;
     memcpy(p, "HTTP/1.1 ", 9);
@@ -263,6 +264,7 @@ GALE_EXPORT int gale_http_response_start(gale_http_request *req, int status, con
     memcpy(p + 13, phrase, plen);
     memcpy(p + 13 + plen, "\r\n", 2);
     b->len += n;
+    c->head_building = n;
     req->started = 1;
     req->status = status;
     req->no_body = status_has_no_body(status) || req->is_head;
@@ -311,7 +313,7 @@ GALE_EXPORT int gale_http_response_header_checked(gale_http_request *req, const 
     if (name_is(name, name_len, "server")) req->user_server = 1;
 ordinary:;
     gale_http_conn *c = req->conn;
-    http_buf *b = &c->hdrs;
+    http_buf *b = &c->out;
     size_t need = name_len + value_len + 4;
     if (b->cap - b->len < need && gale__http_buf_reserve(c->srv, b, need, SIZE_MAX) < 0) return -ENOMEM;
     char *p = b->data + b->len;
@@ -324,6 +326,7 @@ ordinary:;
     *p++ = '\r';
     *p++ = '\n';
     b->len += need;
+    c->head_building += need;
     return 0;
 }
 
@@ -353,7 +356,7 @@ static int send_head(gale_http_conn *c, int length_known, uint64_t length) {
         if (e) return e;
     }
     /* One reservation for the whole head (and a small body after it), then plain copies. */
-    size_t most = c->hdrs.len + 37 + srv->server_header_len + 40 + 26 + 2;
+    size_t most = 37 + srv->server_header_len + 40 + 26 + 2;
     size_t want = most + (length_known && length <= 16384 ? (size_t)length : 0);
     http_buf *o = &c->out;
     int e = 0;
@@ -361,7 +364,6 @@ static int send_head(gale_http_conn *c, int length_known, uint64_t length) {
     if (!e) {
         char *p = o->data + o->len;
 #define PUT(src, n) (memcpy(p, (src), (n)), p += (n))
-        PUT(c->hdrs.data, c->hdrs.len);
         if (!req->user_date) PUT(gale__http_date(srv), 37);
         if (!req->user_server && srv->server_header_len) PUT(srv->server_header, srv->server_header_len);
         if (status_has_no_body(req->status)) {
@@ -382,8 +384,8 @@ static int send_head(gale_http_conn *c, int length_known, uint64_t length) {
         PUT("\r\n", 2);
 #undef PUT
         o->len = (size_t)(p - o->data);
+        c->head_building = 0; /* complete: it may go */
     }
-    gale__http_buf_release(srv, &c->hdrs);
     if (e) return e;
     req->head_sent = 1;
     if (!keep) c->close_after = 1;
@@ -489,10 +491,12 @@ GALE_EXPORT int gale_http_response_end(gale_http_request *req, const void *data,
     }
     if (req->until_close) c->close_after = 1;
     gale__http_buf_release(c->srv, &c->held);
-    gale__http_buf_release(c->srv, &c->hdrs);
     c->held_len = 0;
     if (e) {
-        /* Whatever was sent can no longer be framed truthfully: close after what is out. */
+        /* Whatever was sent can no longer be framed truthfully: close after what is out. A head
+         * that never went is dropped. */
+        c->out.len -= c->head_building;
+        c->head_building = 0;
         c->close_after = 1;
     }
     gale__http_conn_request_done(c);

@@ -268,6 +268,10 @@ static void on_request(gale_http_request *req, void *ud) {
         snprintf(body, sizeof body, "later %ld", qnum(req, "tag", 0));
         CHECK_EQ_INT(gale_http_response_header(req, "X-Target", 8, target, strlen(target)), 0);
         start_later(h, req, qnum(req, "ms", 50), body);
+    } else if (slice_is(p, "/later-bad")) {
+        /* a head begun now and ended from a timer with a body that breaks its Content-Length */
+        CHECK_EQ_INT(gale_http_response_header(req, "Content-Length", 14, "99", 2), 0);
+        start_later(h, req, qnum(req, "ms", 50), "short");
     } else if (slice_is(p, "/never")) {
         /* answered by on_abort only */
     } else if (slice_is(p, "/echo")) {
@@ -982,6 +986,44 @@ TEST(pipelined_requests_answered_complete_and_in_order) {
     CHECK_EQ_INT(h.later_fired, 2);
     CHECK_EQ_INT(h.later_rc[0], 0);
     CHECK_EQ_INT(h.later_rc[1], 0);
+    hs_finish(&h);
+}
+
+/* A head begun in one loop turn and finished in a later one is built in place behind what is
+ * queued: nothing of it goes out before it is complete, and a response that fails before its
+ * head went drops the head, so the client never sees half of one. */
+static void client_head_across_turns(hs *h) {
+    cl c;
+    resp r;
+    char b[64];
+    CHECK_EQ_INT(cl_open(&c, h->port), 0);
+    CHECK_EQ_INT(cl_sends(&c, "GET /later?ms=300&tag=7 HTTP/1.1\r\nHost: t\r\n\r\n"), 0);
+    usleep(100 * 1000); /* the status line and X-Target are in the server's output by now */
+    ssize_t n = recv(c.fd, b, sizeof b, MSG_DONTWAIT);
+    CHECK(n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK));
+    CHECK_EQ_INT(cl_read_resp(&c, &r, 0), 0);
+    CHECK_EQ_INT(r.status, 200);
+    CHECK(hdr_is(&r, "X-Target", "/later?ms=300&tag=7"));
+    CHECK_EQ_STR(r.body, "later 7");
+    resp_free(&r);
+    cl_close(&c);
+    /* The answer before it goes out whole; the failed one leaves nothing but the close. */
+    CHECK_EQ_INT(cl_open(&c, h->port), 0);
+    CHECK_EQ_INT(cl_sends(&c, "GET /hello HTTP/1.1\r\nHost: t\r\n\r\nGET /later-bad HTTP/1.1\r\nHost: t\r\n\r\n"), 0);
+    CHECK_EQ_INT(cl_read_resp(&c, &r, 0), 0);
+    CHECK_EQ_STR(r.body, "hello world");
+    resp_free(&r);
+    CHECK(cl_eof(&c));
+    cl_close(&c);
+}
+
+TEST(a_head_built_across_loop_turns_goes_out_whole_or_not_at_all) {
+    hs h = {0};
+    hs_start(&h, NULL);
+    hs_run_client(&h, client_head_across_turns, 10000);
+    CHECK_EQ_INT(h.later_fired, 2);
+    CHECK_EQ_INT(h.later_rc[0], 0);
+    CHECK_EQ_INT(h.later_rc[1], -EINVAL);
     hs_finish(&h);
 }
 
@@ -2549,6 +2591,7 @@ int main(int argc, char **argv) {
     RUN_SOME(get_keep_alive_two_requests_on_one_connection);
     RUN_SOME(server_name_configurable_or_absent);
     RUN_SOME(pipelined_requests_answered_complete_and_in_order);
+    RUN_SOME(a_head_built_across_loop_turns_goes_out_whole_or_not_at_all);
     RUN_SOME(responses_to_a_pipelined_batch_leave_in_one_write);
     RUN_SOME(half_closed_client_gets_every_answer_then_close);
     RUN_SOME(client_eof_during_a_request_is_reported_once);

@@ -95,12 +95,33 @@ final class HTTPEngine: @unchecked Sendable {
     // MARK: C callbacks (loop thread)
 
     fileprivate func connection(for req: OpaquePointer) -> HTTPConnection {
-        if let ud = gale_http_request_connection_ud(req) {
-            return Unmanaged<HTTPConnection>.fromOpaque(ud).takeUnretainedValue()
+        Unmanaged<HTTPConnection>.fromOpaque(connectionRef(for: req)).takeUnretainedValue()
+    }
+
+    /// The connection's Swift side (made on its first request), as the reference libcore holds.
+    fileprivate func connectionRef(for req: OpaquePointer) -> UnsafeMutableRawPointer {
+        if let ud = gale_http_request_connection_ud(req) { return ud }
+        let ud = Unmanaged.passRetained(HTTPConnection()).toOpaque()
+        gale_http_request_set_connection_ud(req, ud, releaseConnection)
+        return ud
+    }
+
+    /// A request delivered: route it, bind its handler, and serve it here (a synchronous
+    /// handler) or hand it to a worker. The engine and the connection are borrowed from the
+    /// references libcore holds: no retain or release for either.
+    fileprivate func deliver(_ req: OpaquePointer) {
+        Unmanaged<HTTPConnection>.fromOpaque(connectionRef(for: req))._withUnsafeGuaranteedRef { conn in
+            conn.beginRequest(req)
+            let (handler, inline) = app.handler(for: req, on: conn)
+            // Inline unless this callback runs inside a worker's job (a pipelined request
+            // handed over as that worker's response ended): the worker takes it next, so the
+            // responses' onFinish and log lines keep the requests' order.
+            if inline && loop.runningJobs == 0 {
+                app.serveNow(unsafeDowncast(handler, to: SyncRequestHandler.self))
+            } else {
+                workers.submit(handler)
+            }
         }
-        let conn = HTTPConnection()
-        gale_http_request_set_connection_ud(req, Unmanaged.passRetained(conn).toOpaque(), releaseConnection)
-        return conn
     }
 
     fileprivate func onHead(_ req: OpaquePointer) -> Int32 {
@@ -378,18 +399,7 @@ nonisolated(unsafe) private let httpCallbacks: UnsafeMutablePointer<gale_http_ca
     p.initialize(to: gale_http_callbacks(
         on_head: { req, ud in engine(ud).onHead(req) },
         on_request: { req, ud in
-            let e = engine(ud)
-            let conn = e.connection(for: req)
-            conn.beginRequest(req)
-            let (handler, inline) = e.app.handler(for: req, on: conn)
-            // Inline unless this callback runs inside a worker's job (a pipelined request
-            // handed over as that worker's response ended): the worker takes it next, so the
-            // responses' onFinish and log lines keep the requests' order.
-            if inline && e.loop.runningJobs == 0 {
-                e.app.serveNow(unsafeDowncast(handler, to: SyncRequestHandler.self))
-            } else {
-                e.workers.submit(handler)
-            }
+            Unmanaged<HTTPEngine>.fromOpaque(ud!)._withUnsafeGuaranteedRef { $0.deliver(req) }
         },
         on_body: { req, data, len, _ in
             existingConnection(req)?.requestBody().append(UnsafeRawBufferPointer(start: data, count: len))
