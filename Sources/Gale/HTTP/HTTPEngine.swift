@@ -117,7 +117,7 @@ final class HTTPEngine: @unchecked Sendable {
             // handed over as that worker's response ended): the worker takes it next, so the
             // responses' onFinish and log lines keep the requests' order.
             if inline && loop.runningJobs == 0 {
-                app.serveNow(unsafeDowncast(handler, to: SyncRequestHandler.self))
+                app.serveNow(unsafeDowncast(handler, to: SyncRequestHandler.self), on: conn)
             } else {
                 workers.submit(handler)
             }
@@ -129,7 +129,7 @@ final class HTTPEngine: @unchecked Sendable {
         let p = gale_http_request_path(req)
         let path = UnsafeRawBufferPointer(start: p.ptr, count: p.len)
         let match = app.route(path)
-        conn.routed = (Array(path), match)
+        conn.routed = RoutedHead(path: Array(path), match: match)
         let streams = match?.route.handler.streamsRequestBody ?? false
         return streams ? Int32(GALE_HTTP_BODY_STREAM) : Int32(GALE_HTTP_BODY_BUFFER)
     }
@@ -235,7 +235,7 @@ private func dispatchQueued(_ ud: UnsafeMutableRawPointer?) {
 /// reference (connection user data) until the connection is gone. Loop thread only.
 final class HTTPConnection: @unchecked Sendable {
     /// The route found when the head arrived (for requests with a body).
-    @exclusivity(unchecked) var routed: (path: [UInt8], match: Application.Match?)?
+    @exclusivity(unchecked) var routed: RoutedHead?
     /// The client went away during the current response.
     @exclusivity(unchecked) private(set) var aborted = false
     @exclusivity(unchecked) private var writableWaiter: UnsafeContinuation<Void, any Error>?
@@ -303,6 +303,17 @@ final class HTTPConnection: @unchecked Sendable {
 
     fileprivate func pauseBody() { if let r = currentRequest { gale_http_request_pause_body(r) } }
     fileprivate func resumeBody() { if let r = currentRequest { gale_http_request_resume_body(r) } }
+}
+
+/// The route found for a head whose body is still to come (a class: most requests have none,
+/// and an empty reference costs nothing to test or clear).
+final class RoutedHead {
+    let path: [UInt8]
+    let match: Application.Match?
+    init(path: [UInt8], match: Application.Match?) {
+        self.path = path
+        self.match = match
+    }
 }
 
 /// A request waiting for a worker, its handler bound to it (loop thread only).

@@ -203,12 +203,13 @@ public final class Application: Sendable {
         let request = HTTPServerRequest(raw: raw)
         let match: Match?
         let path = request.pathBytes
-        if let routed = connection.routed, routed.path.elementsEqual(path) {
-            match = routed.match // routed when the head came, for a request with a body
+        if let routed = connection.routed {
+            connection.routed = nil
+            // Routed when the head came (a request with a body), unless that one never arrived.
+            match = routed.path.elementsEqual(path) ? routed.match : route(path)
         } else {
             match = route(path)
         }
-        connection.routed = nil
         let handler: RequestHandler
         let inline: Bool
         if let match {
@@ -228,18 +229,17 @@ public final class Application: Sendable {
     // Inlined into the worker: one async frame and one task switch less per request.
     @inline(__always) func serve(_ handler: RequestHandler) async {
         await handler.execute()
-        served(handler)
+        served(handler, on: handler.connection)
     }
 
     /// Serve a request whose handler never awaits, from the read callback (loop thread).
-    @inline(__always) func serveNow(_ handler: SyncRequestHandler) {
+    @inline(__always) func serveNow(_ handler: SyncRequestHandler, on connection: HTTPConnection) {
         handler.executeNow()
-        served(handler)
+        served(handler, on: connection)
     }
 
     /// A handler is done: its connection forgets it, and the access log.
-    private func served(_ handler: RequestHandler) {
-        let connection = handler.connection!
+    private func served(_ handler: RequestHandler, on connection: HTTPConnection) {
         if connection.handler === handler { connection.handler = nil } // not if a new request began
         // Tornado's access log levels: errors show, successes only when asked for.
         let status = handler.statusCode
