@@ -143,7 +143,10 @@ GALE_EXPORT int gale_http_request_header(const gale_http_request *req, uint32_t 
 GALE_EXPORT int gale_http_request_find_header(const gale_http_request *req, const char *name, size_t name_len,
                                               gale_slice *value);
 /** The whole head as received (request line through the blank line), for bindings that
- *  copy it once and then read fields from their own copy. */
+ *  copy it once and then read fields from their own copy. These bytes and the fields below
+ *  stay in place until the response ends and, when it ends inside on_request, until
+ *  on_request returns (a binding that answers there may read them in place and copy only
+ *  what outlives the callback); the server frees none of it before then. */
 GALE_EXPORT gale_slice gale_http_request_head(const gale_http_request *req);
 /** The parser's fields (offsets into gale_http_request_head) and their count. */
 GALE_EXPORT const gale_http_field *gale_http_request_fields(const gale_http_request *req, uint32_t *count);

@@ -213,6 +213,22 @@ final class SyncUploadHandler: SyncRequestHandler {
     override func put() throws { write("sync received \(received)") }
 }
 
+/// Keeps its request, or itself, past the response, as user code may: what it kept must stay
+/// readable after the server has reused its buffers for later requests.
+final class KeepingHandler: SyncRequestHandler {
+    // Written on the serving loop, read by the test after the responses came back.
+    nonisolated(unsafe) static var keptRequests: [HTTPServerRequest] = []
+    nonisolated(unsafe) static var keptHandlers: [KeepingHandler] = []
+    override func get() {
+        switch argument("keep") {
+        case "request": KeepingHandler.keptRequests.append(request)
+        case "handler": KeepingHandler.keptHandlers.append(self)
+        default: break
+        }
+        write("kept")
+    }
+}
+
 /// The process's resident memory in bytes (Linux).
 func residentBytes() -> Int {
     guard let f = fopen("/proc/self/statm", "r") else { return 0 }
@@ -265,6 +281,7 @@ func testApp(settings: Settings = Settings()) throws -> Application {
         ("/sync", SyncPageHandler.self),
         ("/sync/([0-9]+)", SyncStoryHandler.self),
         ("/sync-upload", SyncUploadHandler.self),
+        ("/keep", KeepingHandler.self),
     ], settings: settings)
 }
 
@@ -353,6 +370,30 @@ struct WebTests {
             #expect(upload.text == "sync received 300000")
             #expect(try await client.fetch("/sync").status == 200) // and the connection goes on
         }
+    }
+
+    /// A synchronous handler's request is read in place from the server's buffers; one that
+    /// outlives its response (kept directly, or through its handler) is copied first.
+    @Test func aRequestKeptPastItsResponseStaysReadable() async throws {
+        try await withTestServer(try testApp()) { (client: HTTPClient) async throws in
+            #expect(try await client.fetch("/keep?keep=request&n=1", headers: ["X-Id": "first-kept"]).text == "kept")
+            #expect(try await client.fetch("/keep?keep=handler&n=2", headers: ["X-Id": "second-kept"]).text == "kept")
+            // Later requests, bigger heads, the same buffers.
+            for i in 0..<20 {
+                let filler = String(repeating: "z", count: 200 + i)
+                #expect(try await client.fetch("/keep?n=\(i)", headers: ["X-Id": filler, "X-More": filler]).text == "kept")
+            }
+        }
+        let request = try #require(KeepingHandler.keptRequests.first)
+        #expect(request.uri == "/keep?keep=request&n=1")
+        #expect(request.path == "/keep")
+        #expect(request.method == "GET")
+        #expect(request.header("X-Id") == "first-kept")
+        #expect(request.headers["x-id"] == "first-kept")
+        let handler = try #require(KeepingHandler.keptHandlers.first)
+        #expect(handler.request.uri == "/keep?keep=handler&n=2")
+        #expect(handler.request.header("X-Id") == "second-kept")
+        #expect(handler.argument("keep") == "handler")
     }
 
     @Test func notFoundAndMethodNotAllowedUseTornadoPages() async throws {

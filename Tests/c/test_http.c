@@ -268,6 +268,20 @@ static void on_request(gale_http_request *req, void *ud) {
         snprintf(body, sizeof body, "later %ld", qnum(req, "tag", 0));
         CHECK_EQ_INT(gale_http_response_header(req, "X-Target", 8, target, strlen(target)), 0);
         start_later(h, req, qnum(req, "ms", 50), body);
+    } else if (slice_is(p, "/read-after-end")) {
+        /* The head and the fields stay in place until on_request returns, even once the
+         * response has ended in it (what a binding answering inline relies on). */
+        gale_slice head = gale_http_request_head(req);
+        uint32_t nf = 0;
+        const gale_http_field *f = gale_http_request_fields(req, &nf);
+        char before[256];
+        size_t n = head.len < sizeof before ? head.len : sizeof before;
+        memcpy(before, head.ptr, n);
+        gale_http_field first = nf ? f[0] : (gale_http_field){0};
+        end_str(req, "ended");
+        CHECK(memcmp(head.ptr, before, n) == 0);
+        CHECK(nf > 0 && memcmp(&f[0], &first, sizeof first) == 0);
+        CHECK(nf > 0 && f[0].name_len == 4 && strncasecmp(head.ptr + f[0].name_off, "Host", 4) == 0);
     } else if (slice_is(p, "/later-bad")) {
         /* a head begun now and ended from a timer with a body that breaks its Content-Length */
         CHECK_EQ_INT(gale_http_response_header(req, "Content-Length", 14, "99", 2), 0);
@@ -1005,6 +1019,16 @@ static void client_head_across_turns(hs *h) {
     CHECK_EQ_INT(r.status, 200);
     CHECK(hdr_is(&r, "X-Target", "/later?ms=300&tag=7"));
     CHECK_EQ_STR(r.body, "later 7");
+    resp_free(&r);
+    cl_close(&c);
+    /* A head read after its response ended inside on_request, with a request pipelined behind. */
+    CHECK_EQ_INT(cl_open(&c, h->port), 0);
+    CHECK_EQ_INT(cl_sends(&c, "GET /read-after-end HTTP/1.1\r\nHost: t\r\n\r\nGET /hello HTTP/1.1\r\nHost: t\r\n\r\n"), 0);
+    CHECK_EQ_INT(cl_read_resp(&c, &r, 0), 0);
+    CHECK_EQ_STR(r.body, "ended");
+    resp_free(&r);
+    CHECK_EQ_INT(cl_read_resp(&c, &r, 0), 0);
+    CHECK_EQ_STR(r.body, "hello world");
     resp_free(&r);
     cl_close(&c);
     /* The answer before it goes out whole; the failed one leaves nothing but the close. */

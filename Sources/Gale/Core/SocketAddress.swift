@@ -38,7 +38,9 @@ public struct SocketAddress: Sendable, Hashable, CustomStringConvertible {
     }
 
     public var family: Family {
-        switch gale_addr_family(withUnsafePointer(to: raw) { $0 }) {
+        // The pointer is used inside the closure only: one that escapes it is dangling in an
+        // optimized build (every family read as .unspecified).
+        switch withUnsafePointer(to: raw, { gale_addr_family($0) }) {
         case AF_INET: return .inet
         case AF_INET6: return .inet6
         case AF_UNIX: return .unix

@@ -112,12 +112,15 @@ final class HTTPEngine: @unchecked Sendable {
     fileprivate func deliver(_ req: OpaquePointer) {
         Unmanaged<HTTPConnection>.fromOpaque(connectionRef(for: req))._withUnsafeGuaranteedRef { conn in
             conn.beginRequest(req)
-            let (handler, inline) = app.handler(for: req, on: conn)
             // Inline unless this callback runs inside a worker's job (a pipelined request
             // handed over as that worker's response ended): the worker takes it next, so the
             // responses' onFinish and log lines keep the requests' order.
-            if inline && loop.runningJobs == 0 {
+            var (handler, inline) = app.handler(for: req, on: conn, inlineAllowed: loop.runningJobs == 0)
+            if inline {
                 app.serveNow(unsafeDowncast(handler, to: SyncRequestHandler.self), on: conn)
+                // libcore's copy of the head goes when this callback returns: a request (or a
+                // handler) that user code kept needs its own.
+                if !isKnownUniquelyReferenced(&handler) || handler.requestIsShared { handler.request.detach() }
             } else {
                 workers.submit(handler)
             }

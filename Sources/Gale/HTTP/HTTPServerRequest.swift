@@ -34,9 +34,16 @@ public final class HTTPServerRequest: @unchecked Sendable {
     /// The client's address.
     public let peer: SocketAddress?
 
-    /// The raw head (request line to the empty line), then the fields' offsets into it: one
-    /// malloc for both, freed in deinit (an Array here costs a generic metadata lookup).
-    private let storage: UnsafeRawBufferPointer
+    /// The raw head (request line to the empty line) and the fields' offsets into it. Served
+    /// inline (a SyncRequestHandler), both are libcore's, read in place: libcore keeps them
+    /// until its request callback returns, and the request is copied then only if something
+    /// still holds it. Otherwise they are copied (one malloc for both, freed in deinit) when
+    /// the response ends.
+    @exclusivity(unchecked) private var storage: UnsafeRawBufferPointer
+    @exclusivity(unchecked) private var fields: UnsafeRawPointer?
+    @exclusivity(unchecked) private var owned: Bool
+    /// Served inline: the copy is decided when the callback ends, not when the response does.
+    @exclusivity(unchecked) var servedInline = false
     private let headLength: Int
     private let fieldCount: Int
     private let targetRange: Range<Int>
@@ -57,15 +64,11 @@ public final class HTTPServerRequest: @unchecked Sendable {
         let base = UnsafeRawPointer(h.ptr!)
         var n: UInt32 = 0
         let f = gale_http_request_fields(raw, &n)
-        let fieldBytes = Int(n) * MemoryLayout<gale_http_field>.stride
         headLength = h.len
         fieldCount = Int(n)
-        // malloc's alignment is enough; allocate(byteCount:alignment:) may take posix_memalign.
-        guard let mem = malloc(max(h.len + fieldBytes, 1)) else { fatalError("out of memory") }
-        let dst = UnsafeMutableRawBufferPointer(start: mem, count: h.len + fieldBytes)
-        dst.baseAddress!.copyMemory(from: base, byteCount: h.len)
-        if fieldBytes > 0 { (dst.baseAddress! + h.len).copyMemory(from: UnsafeRawPointer(f), byteCount: fieldBytes) }
-        storage = UnsafeRawBufferPointer(rebasing: dst[0..<(h.len + fieldBytes)])
+        storage = UnsafeRawBufferPointer(start: base, count: h.len)
+        fields = UnsafeRawPointer(f)
+        owned = false
         func range(_ s: gale_slice) -> Range<Int> {
             guard let p = s.ptr, s.len > 0 else { return 0..<0 }
             let start = UnsafeRawPointer(p) - base
@@ -82,7 +85,21 @@ public final class HTTPServerRequest: @unchecked Sendable {
     /// The path's bytes as sent (valid as long as the request).
     var pathBytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(rebasing: storage[pathRange]) }
 
-    deinit { free(UnsafeMutableRawPointer(mutating: storage.baseAddress)) }
+    deinit { if owned { free(UnsafeMutableRawPointer(mutating: storage.baseAddress)) } }
+
+    /// Copy the head and the fields out of libcore's buffers (they go when the response ends,
+    /// or when the callback that served it inline returns). Loop thread.
+    func detach() {
+        if owned { return }
+        let fieldBytes = fieldCount * MemoryLayout<gale_http_field>.stride
+        // malloc's alignment is enough; allocate(byteCount:alignment:) may take posix_memalign.
+        guard let mem = malloc(max(headLength + fieldBytes, 1)) else { fatalError("out of memory") }
+        if headLength > 0 { mem.copyMemory(from: storage.baseAddress!, byteCount: headLength) }
+        if fieldBytes > 0, let f = fields { (mem + headLength).copyMemory(from: f, byteCount: fieldBytes) }
+        storage = UnsafeRawBufferPointer(start: mem, count: headLength)
+        fields = UnsafeRawPointer(mem + headLength)
+        owned = true
+    }
 
     /// A request built by hand (tests, internal redirects).
     public init(method: String, uri: String, version: String = "HTTP/1.1", headers: HTTPHeaders = HTTPHeaders(),
@@ -105,7 +122,9 @@ public final class HTTPServerRequest: @unchecked Sendable {
         guard let mem = malloc(max(bytes.count, 1)) else { fatalError("out of memory") }
         let dst = UnsafeMutableRawBufferPointer(start: mem, count: bytes.count)
         dst.copyBytes(from: bytes)
-        storage = UnsafeRawBufferPointer(rebasing: dst[0..<bytes.count])
+        storage = UnsafeRawBufferPointer(start: mem, count: head.count)
+        self.fields = UnsafeRawPointer(mem + head.count)
+        owned = true
         let targetStart = method.utf8.count + 1
         targetRange = targetStart..<targetStart + uri.utf8.count
         if let q = uri.utf8.firstIndex(of: UInt8(ascii: "?")) {
@@ -126,8 +145,8 @@ public final class HTTPServerRequest: @unchecked Sendable {
     }
 
     /// The i-th field's offsets (stored unaligned after the head).
-    private func field(_ i: Int, in bytes: UnsafeRawBufferPointer) -> gale_http_field {
-        bytes.loadUnaligned(fromByteOffset: headLength + i * MemoryLayout<gale_http_field>.stride, as: gale_http_field.self)
+    private func field(_ i: Int) -> gale_http_field {
+        fields!.loadUnaligned(fromByteOffset: i * MemoryLayout<gale_http_field>.stride, as: gale_http_field.self)
     }
 
     /// The request-target as sent ("/search?q=gale").
@@ -144,7 +163,7 @@ public final class HTTPServerRequest: @unchecked Sendable {
         if let h = copiedHeaders { return h }
         var h = HTTPHeaders()
         for i in 0..<fieldCount {
-            let f = field(i, in: storage)
+            let f = field(i)
             h.add(text(Int(f.name_off)..<Int(f.name_off + f.name_len)), text(Int(f.value_off)..<Int(f.value_off + f.value_len)))
         }
         copiedHeaders = h
@@ -157,7 +176,7 @@ public final class HTTPServerRequest: @unchecked Sendable {
         let h = storage
         let found: gale_http_field? = name.withUTF8 { n in
             for i in 0..<fieldCount {
-                let f = field(i, in: h)
+                let f = field(i)
                 guard Int(f.name_len) == n.count else { continue }
                 var same = true
                 for j in 0..<n.count where lowerASCII(h[Int(f.name_off) + j]) != lowerASCII(n[j]) {
@@ -209,9 +228,11 @@ public final class HTTPServerRequest: @unchecked Sendable {
     /// Cookies the client sent.
     public lazy var cookies: [String: String] = Cookies.parse(header("Cookie") ?? "")
 
-    /// The response is over: keep a copy of a buffered body, and let go of the C request.
+    /// The response is over: keep a copy of the head (unless served inline: see `storage`) and
+    /// of a buffered body, and let go of the C request.
     func responseEnded() {
         guard let raw else { return }
+        if !servedInline { detach() }
         if copiedBody == nil {
             let s = gale_http_request_body(raw)
             copiedBody = s.len > 0 ? Array(UnsafeRawBufferPointer(start: s.ptr, count: s.len)) : []

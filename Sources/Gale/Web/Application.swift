@@ -196,9 +196,10 @@ public final class Application: Sendable {
         return nil
     }
 
-    /// The handler for a request just delivered, bound to it, and whether it runs inline (see
-    /// `SyncRequestHandler`). Loop thread.
-    @inline(__always) func handler(for raw: OpaquePointer, on connection: HTTPConnection) -> (RequestHandler, inline: Bool) {
+    /// The handler for a request just delivered, bound to it, and whether it runs inline (a
+    /// `SyncRequestHandler`, when `inlineAllowed`). Loop thread.
+    @inline(__always)
+    func handler(for raw: OpaquePointer, on connection: HTTPConnection, inlineAllowed: Bool) -> (RequestHandler, inline: Bool) {
         let start = monotonicNanoseconds()
         let request = HTTPServerRequest(raw: raw)
         let match: Match?
@@ -220,9 +221,11 @@ public final class Application: Sendable {
             handler = NotFoundHandler()
             inline = true
         }
+        let servedInline = inline && inlineAllowed
+        request.servedInline = servedInline
         handler.bind(application: self, request: request, connection: connection, raw: raw, start: start)
         connection.handler = handler
-        return (handler, inline)
+        return (handler, servedInline)
     }
 
     /// Serve a request on a worker task (loop thread).

@@ -374,6 +374,9 @@ open class RequestHandler {
 
     // MARK: Internals
 
+    /// Something besides this handler holds its request.
+    final var requestIsShared: Bool { !isKnownUniquelyReferenced(&boundRequest) }
+
     func bind(application: Application, request: HTTPServerRequest, connection: HTTPConnection,
               raw: OpaquePointer, start: UInt64) {
         boundApplication = application
