@@ -590,6 +590,8 @@ GALE_EXPORT int gale_http_request_version(const gale_http_request *req) {
     return h->version_major * 10 + h->version_minor;
 }
 
+GALE_EXPORT uint32_t gale_http_request_flags(const gale_http_request *req) { return head_of(req)->flags; }
+
 GALE_EXPORT uint32_t gale_http_request_header_count(const gale_http_request *req) {
     return head_of(req)->num_fields;
 }

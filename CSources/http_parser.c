@@ -17,7 +17,7 @@ enum {
 
 enum { M_OTHER, M_CONNECT, M_OPTIONS };
 
-enum { H_OTHER, H_CONTENT_LENGTH, H_TRANSFER_ENCODING, H_CONNECTION, H_EXPECT, H_HOST, H_UPGRADE };
+enum { H_OTHER, H_CONTENT_LENGTH, H_TRANSFER_ENCODING, H_CONNECTION, H_EXPECT, H_HOST, H_UPGRADE, H_IF_NONE_MATCH };
 
 enum { AUTH_HOST, AUTH_ABSOLUTE, AUTH_CONNECT };
 
@@ -395,6 +395,9 @@ static uint8_t classify_name(const uint8_t *n, uint32_t len) {
     case 10:
         if (c == 'c' && lower_eq(n, "connection", 10)) return H_CONNECTION;
         break;
+    case 13:
+        if (c == 'i' && lower_eq(n, "if-none-match", 13)) return H_IF_NONE_MATCH;
+        break;
     case 14:
         if (c == 'c' && lower_eq(n, "content-length", 14)) return H_CONTENT_LENGTH;
         break;
@@ -531,6 +534,9 @@ static int on_framing_field(gale_http_parser *p, unsigned id, const uint8_t *v, 
         return 0;
     case H_UPGRADE:
         p->head.flags |= GALE_HTTP_F_UPGRADE;
+        return 0;
+    case H_IF_NONE_MATCH:
+        p->head.flags |= GALE_HTTP_F_IF_NONE_MATCH;
         return 0;
     }
     return 0;

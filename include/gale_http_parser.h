@@ -85,7 +85,10 @@ enum {
     GALE_HTTP_F_AUTHORITY_FORM = 1 << 8,  /**< CONNECT host:port */
     GALE_HTTP_F_ASTERISK_FORM = 1 << 9,   /**< OPTIONS * */
     GALE_HTTP_F_CONTENT_LENGTH = 1 << 10, /**< a Content-Length field is present */
-    GALE_HTTP_F_TRANSFER_ENCODING = 1 << 11 /**< a Transfer-Encoding field is present */
+    GALE_HTTP_F_TRANSFER_ENCODING = 1 << 11, /**< a Transfer-Encoding field is present */
+    GALE_HTTP_F_IF_NONE_MATCH = 1 << 12      /**< an If-None-Match field is present (a request
+                                              *   that may be answered 304: a server computing
+                                              *   Etags need not look for it otherwise) */
 };
 
 /** Size limits. A zero member means "the default". */

@@ -125,7 +125,7 @@ enum {
     CKA = GALE_HTTP_F_CONN_KEEP_ALIVE, CUP = GALE_HTTP_F_CONN_UPGRADE, UP = GALE_HTTP_F_UPGRADE,
     EXP = GALE_HTTP_F_EXPECT_CONTINUE, HOST = GALE_HTTP_F_HOST, ABS = GALE_HTTP_F_ABSOLUTE_FORM,
     AUTH = GALE_HTTP_F_AUTHORITY_FORM, STAR = GALE_HTTP_F_ASTERISK_FORM,
-    CL = GALE_HTTP_F_CONTENT_LENGTH, TE = GALE_HTTP_F_TRANSFER_ENCODING
+    CL = GALE_HTTP_F_CONTENT_LENGTH, TE = GALE_HTTP_F_TRANSFER_ENCODING, INM = GALE_HTTP_F_IF_NONE_MATCH
 };
 
 typedef struct valid_case {
@@ -163,6 +163,10 @@ static const valid_case valid_cases[] = {
      {"Host", "[::1]:443", NULL}},
     {"absolute-form bare", REQ, 0, "GET http://h HTTP/1.0\r\n\r\n", "",
      "GET", "http://h", "/", NULL, "h", 0, "", 0, NONE, 0, ABS, {NULL}},
+    {"conditional GET", REQ, 0,
+     "GET /page HTTP/1.1\r\nHost: a\r\nIF-NONE-MATCH: \"abc\", W/\"def\"\r\nIf-None-Matcher: x\r\n\r\n", "",
+     "GET", "/page", "/page", NULL, "", 0, "", 1, NONE, 0, KA | HOST | INM,
+     {"Host", "a", "IF-NONE-MATCH", "\"abc\", W/\"def\"", "If-None-Matcher", "x", NULL}},
     {"HTTP/1.0", REQ, 0, "GET /old HTTP/1.0\r\nUser-Agent: x\r\n\r\n", "",
      "GET", "/old", "/old", NULL, "", 0, "", 0, NONE, 0, 0, {"User-Agent", "x", NULL}},
     {"HTTP/1.0 keep-alive", REQ, 0, "GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n", "",

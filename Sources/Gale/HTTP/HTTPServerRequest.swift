@@ -50,6 +50,8 @@ public final class HTTPServerRequest: @unchecked Sendable {
     private let queryRange: Range<Int>
     private let pathRange: Range<Int>
     private let versionNumber: Int
+    /// The parser's GALE_HTTP_F_* notes on the head.
+    private let headFlags: UInt32
     // Made on first use: routing a literal pattern compares bytes.
     @exclusivity(unchecked) private var decodedPath: String?
 
@@ -78,6 +80,7 @@ public final class HTTPServerRequest: @unchecked Sendable {
         queryRange = range(gale_http_request_query(raw))
         pathRange = range(gale_http_request_path(raw))
         versionNumber = Int(gale_http_request_version(raw))
+        headFlags = gale_http_request_flags(raw)
         peer = SocketAddress(raw: gale_http_request_peer(raw).pointee)
         method = methodString(gale_http_request_method(raw))
     }
@@ -136,6 +139,7 @@ public final class HTTPServerRequest: @unchecked Sendable {
             pathRange = targetRange
         }
         versionNumber = version == "HTTP/1.0" ? 10 : 11
+        headFlags = headers["If-None-Match"] != nil ? UInt32(GALE_HTTP_F_IF_NONE_MATCH) : 0
         peer = nil
         copiedBody = body
     }
@@ -148,6 +152,9 @@ public final class HTTPServerRequest: @unchecked Sendable {
     private func field(_ i: Int) -> gale_http_field {
         fields!.loadUnaligned(fromByteOffset: i * MemoryLayout<gale_http_field>.stride, as: gale_http_field.self)
     }
+
+    /// The request has an If-None-Match header (known from parsing: no search).
+    var hasIfNoneMatch: Bool { headFlags & UInt32(GALE_HTTP_F_IF_NONE_MATCH) != 0 }
 
     /// The request-target as sent ("/search?q=gale").
     public var uri: String { text(targetRange) }

@@ -388,7 +388,7 @@ open class RequestHandler {
 
     /// Tornado's `check_etag_header`: does If-None-Match name this entity (weak comparison)?
     private func checkEtagHeader(_ etag: String) -> Bool {
-        guard let inm = request.header("If-None-Match") else { return false }
+        guard request.hasIfNoneMatch, let inm = request.header("If-None-Match") else { return false }
         func strip(_ s: Substring) -> Substring {
             let t = s.drop { $0 == " " }
             return t.hasPrefix("W/") ? t.dropFirst(2) : t
