@@ -251,18 +251,24 @@ GALE_EXPORT int gale_http_response_start(gale_http_request *req, int status, con
     if (reason && !gale__http_valid_value(reason, strlen(reason))) return -EINVAL;
     gale_http_conn *c = req->conn;
     /* The status line in one piece: "HTTP/1.1 " NNN " " reason CRLF. */
-    const char *phrase = reason ? reason : gale_http_reason(status);
-    size_t plen = strlen(phrase), n = 13 + plen + 2;
+    static const char ok[] = "HTTP/1.1 200 OK\r\n";
+    int plain = status == 200 && !reason; /* most responses: a constant line */
+    const char *phrase = plain ? NULL : reason ? reason : gale_http_reason(status);
+    size_t plen = plain ? 2 : strlen(phrase), n = 13 + plen + 2;
     http_buf *b = &c->out; /* the head is built in place, at the tail of the output */
     if (b->cap - b->len < n && gale__http_buf_reserve(c->srv, b, n, SIZE_MAX) < 0) return -ENOMEM;
     char *p = b->data + b->len;
-    memcpy(p, "HTTP/1.1 ", 9);
-    p[9] = (char)('0' + status / 100);
-    p[10] = (char)('0' + status / 10 % 10);
-    p[11] = (char)('0' + status % 10);
-    p[12] = ' ';
-    memcpy(p + 13, phrase, plen);
-    memcpy(p + 13 + plen, "\r\n", 2);
+    if (plain) {
+        memcpy(p, ok, sizeof ok - 1);
+    } else {
+        memcpy(p, "HTTP/1.1 ", 9);
+        p[9] = (char)('0' + status / 100);
+        p[10] = (char)('0' + status / 10 % 10);
+        p[11] = (char)('0' + status % 10);
+        p[12] = ' ';
+        memcpy(p + 13, phrase, plen);
+        memcpy(p + 13 + plen, "\r\n", 2);
+    }
     b->len += n;
     c->head_building = n;
     req->started = 1;

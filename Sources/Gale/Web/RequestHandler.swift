@@ -208,7 +208,7 @@ open class RequestHandler {
 
     private func clearBody() {
         text = nil
-        buffer.removeAll(keepingCapacity: true)
+        if !buffer.isEmpty { buffer.removeAll(keepingCapacity: true) }
     }
 
     /// Append bytes to the response.
