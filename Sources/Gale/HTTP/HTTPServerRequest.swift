@@ -32,7 +32,14 @@ public final class HTTPServerRequest: @unchecked Sendable {
     /// What a regex route captured (nil for a literal route: most requests carry none).
     @exclusivity(unchecked) var captures: RouteCaptures?
     /// The client's address.
-    public let peer: SocketAddress?
+    public var peer: SocketAddress? {
+        if let p = peerInPlace { return SocketAddress(raw: p.pointee) }
+        return peerCopy
+    }
+    /// libcore's copy of the client's address (the connection's, so valid as long as the head
+    /// is read in place), else ours.
+    @exclusivity(unchecked) private var peerInPlace: UnsafePointer<gale_addr>?
+    @exclusivity(unchecked) private var peerCopy: SocketAddress?
 
     /// The raw head (request line to the empty line) and the fields' offsets into it. Served
     /// inline (a SyncRequestHandler), both are libcore's, read in place: libcore keeps them
@@ -81,7 +88,7 @@ public final class HTTPServerRequest: @unchecked Sendable {
         pathRange = range(gale_http_request_path(raw))
         versionNumber = Int(gale_http_request_version(raw))
         headFlags = gale_http_request_flags(raw)
-        peer = SocketAddress(raw: gale_http_request_peer(raw).pointee)
+        peerInPlace = gale_http_request_peer(raw)
         method = methodString(gale_http_request_method(raw))
     }
 
@@ -101,6 +108,8 @@ public final class HTTPServerRequest: @unchecked Sendable {
         if fieldBytes > 0, let f = fields { (mem + headLength).copyMemory(from: f, byteCount: fieldBytes) }
         storage = UnsafeRawBufferPointer(start: mem, count: headLength)
         fields = UnsafeRawPointer(mem + headLength)
+        if let p = peerInPlace { peerCopy = SocketAddress(raw: p.pointee) }
+        peerInPlace = nil
         owned = true
     }
 
@@ -140,7 +149,7 @@ public final class HTTPServerRequest: @unchecked Sendable {
         }
         versionNumber = version == "HTTP/1.0" ? 10 : 11
         headFlags = headers["If-None-Match"] != nil ? UInt32(GALE_HTTP_F_IF_NONE_MATCH) : 0
-        peer = nil
+        peerInPlace = nil
         copiedBody = body
     }
 
