@@ -592,6 +592,8 @@ GALE_EXPORT int gale_http_request_version(const gale_http_request *req) {
 
 GALE_EXPORT uint32_t gale_http_request_flags(const gale_http_request *req) { return head_of(req)->flags; }
 
+GALE_EXPORT const gale_http_head *gale_http_request_parsed(const gale_http_request *req) { return head_of(req); }
+
 GALE_EXPORT uint32_t gale_http_request_header_count(const gale_http_request *req) {
     return head_of(req)->num_fields;
 }

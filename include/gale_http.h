@@ -150,6 +150,9 @@ GALE_EXPORT int gale_http_request_find_header(const gale_http_request *req, cons
  *  on_request returns (a binding that answers there may read them in place and copy only
  *  what outlives the callback); the server frees none of it before then. */
 GALE_EXPORT gale_slice gale_http_request_head(const gale_http_request *req);
+/** The parsed head (offsets into gale_http_request_head: method, target, path, query,
+ *  version, flags, fields), for bindings that read it all in one call. Valid as the head is. */
+GALE_EXPORT const gale_http_head *gale_http_request_parsed(const gale_http_request *req);
 /** The parser's fields (offsets into gale_http_request_head) and their count. */
 GALE_EXPORT const gale_http_field *gale_http_request_fields(const gale_http_request *req, uint32_t *count);
 /** A buffered body (GALE_HTTP_BODY_BUFFER), or an empty slice. */

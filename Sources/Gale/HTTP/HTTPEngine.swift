@@ -101,7 +101,7 @@ final class HTTPEngine: @unchecked Sendable {
     /// The connection's Swift side (made on its first request), as the reference libcore holds.
     fileprivate func connectionRef(for req: OpaquePointer) -> UnsafeMutableRawPointer {
         if let ud = gale_http_request_connection_ud(req) { return ud }
-        let ud = Unmanaged.passRetained(HTTPConnection()).toOpaque()
+        let ud = Unmanaged.passRetained(HTTPConnection(application: app)).toOpaque()
         gale_http_request_set_connection_ud(req, ud, releaseConnection)
         return ud
     }
@@ -237,6 +237,9 @@ private func dispatchQueued(_ ud: UnsafeMutableRawPointer?) {
 /// A connection's Swift side: the state of the response in progress. libcore holds a
 /// reference (connection user data) until the connection is gone. Loop thread only.
 final class HTTPConnection: @unchecked Sendable {
+    /// The application it serves (its handlers reach it here: one reference per connection,
+    /// not one per request).
+    let application: Application
     /// The route found when the head arrived (for requests with a body).
     @exclusivity(unchecked) var routed: RoutedHead?
     /// The client went away during the current response.
@@ -249,6 +252,8 @@ final class HTTPConnection: @unchecked Sendable {
     @exclusivity(unchecked) unowned(unsafe) var handler: RequestHandler?
     // The last entity tag made on this connection: a page served again reuses its String.
     @exclusivity(unchecked) private var lastEtag: String?
+
+    init(application: Application) { self.application = application }
 
     /// The entity tag (42 characters at `tag`) as a String, reusing the last one if equal.
     func etagString(_ tag: UnsafePointer<CChar>) -> String {

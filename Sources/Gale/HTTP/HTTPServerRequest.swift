@@ -78,18 +78,18 @@ public final class HTTPServerRequest: @unchecked Sendable {
         storage = UnsafeRawBufferPointer(start: base, count: h.len)
         fields = UnsafeRawPointer(f)
         owned = false
-        func range(_ s: gale_slice) -> Range<Int> {
-            guard let p = s.ptr, s.len > 0 else { return 0..<0 }
-            let start = UnsafeRawPointer(p) - base
-            return start..<start + s.len
+        // Everything else from the parsed head in one call (offsets from the head's start).
+        let p = gale_http_request_parsed(raw).pointee
+        func range(_ off: UInt32, _ len: UInt32) -> Range<Int> {
+            len == 0 ? 0..<0 : Int(off)..<Int(off) + Int(len)
         }
-        targetRange = range(gale_http_request_target(raw))
-        queryRange = range(gale_http_request_query(raw))
-        pathRange = range(gale_http_request_path(raw))
-        versionNumber = Int(gale_http_request_version(raw))
-        headFlags = gale_http_request_flags(raw)
+        targetRange = range(p.target_off, p.target_len)
+        queryRange = p.query_off == 0 ? 0..<0 : range(p.query_off, p.query_len)
+        pathRange = range(p.path_off, p.path_len)
+        versionNumber = Int(p.version_major) * 10 + Int(p.version_minor)
+        headFlags = p.flags
         peerInPlace = gale_http_request_peer(raw)
-        method = methodString(gale_http_request_method(raw))
+        method = methodString(gale_slice(ptr: (base + Int(p.method_off)).assumingMemoryBound(to: CChar.self), len: Int(p.method_len)))
     }
 
     /// The path's bytes as sent (valid as long as the request).

@@ -223,7 +223,7 @@ public final class Application: Sendable {
         }
         let servedInline = inline && inlineAllowed
         request.servedInline = servedInline
-        handler.bind(application: self, request: request, connection: connection, raw: raw, start: start)
+        handler.bind(request: request, connection: connection, raw: raw, start: start)
         connection.handler = handler
         return (handler, servedInline)
     }

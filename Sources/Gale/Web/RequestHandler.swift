@@ -39,7 +39,6 @@ open class RequestHandler {
     // MARK: Context (set before any of your code runs)
 
     // Separate fields, not one optional struct: reading one must not copy (and retain) all.
-    @exclusivity(unchecked) private var boundApplication: Application!
     @exclusivity(unchecked) private var boundRequest: HTTPServerRequest!
     @exclusivity(unchecked) private(set) var connection: HTTPConnection!
     /// The C request while the response is open.
@@ -48,11 +47,11 @@ open class RequestHandler {
     @exclusivity(unchecked) private(set) var startTime: UInt64 = 0
 
     /// The application serving this request.
-    public var application: Application { boundApplication }
+    public var application: Application { connection.application }
     /// The request being served.
     public var request: HTTPServerRequest { boundRequest }
     /// The application's logger.
-    public var logger: Logger { boundApplication.settings.logger }
+    public var logger: Logger { connection.application.settings.logger }
     /// The route pattern's unnamed captures, percent-decoded.
     public var pathArguments: [String] { request.pathArguments }
     /// The route pattern's named captures, percent-decoded.
@@ -377,9 +376,7 @@ open class RequestHandler {
     /// Something besides this handler holds its request.
     final var requestIsShared: Bool { !isKnownUniquelyReferenced(&boundRequest) }
 
-    func bind(application: Application, request: HTTPServerRequest, connection: HTTPConnection,
-              raw: OpaquePointer, start: UInt64) {
-        boundApplication = application
+    func bind(request: HTTPServerRequest, connection: HTTPConnection, raw: OpaquePointer, start: UInt64) {
         boundRequest = request
         self.connection = connection
         self.raw = raw
