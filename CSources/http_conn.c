@@ -420,8 +420,11 @@ static void process(gale_http_conn *c) {
                 gale__http_conn_close(c, -ENOMEM);
                 break;
             }
-            gale_http_parser_init(&c->parser, GALE_HTTP_REQUEST, &srv->cfg.limits, c->fields,
-                                  srv->cfg.limits.max_headers);
+            if (c->parser.limits.max_headers) /* set up before, reset since the last message */
+                gale_http_parser_set_fields(&c->parser, c->fields, srv->cfg.limits.max_headers);
+            else
+                gale_http_parser_init(&c->parser, GALE_HTTP_REQUEST, &srv->cfg.limits, c->fields,
+                                      srv->cfg.limits.max_headers);
         }
         int r = gale_http_parser_execute(&c->parser, c->in.data + c->in.off, q);
         if (r == GALE_HTTP_NEED_MORE) break;

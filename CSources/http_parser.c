@@ -277,6 +277,12 @@ GALE_EXPORT void gale_http_parser_init(gale_http_parser *p, int kind,
                                                              : p->fields_cap;
 }
 
+GALE_EXPORT void gale_http_parser_set_fields(gale_http_parser *p, gale_http_field *fields, uint32_t fields_cap) {
+    p->fields = fields;
+    p->fields_cap = fields ? fields_cap : 0;
+    p->st.max_fields = p->limits.max_headers < p->fields_cap ? p->limits.max_headers : p->fields_cap;
+}
+
 GALE_EXPORT void gale_http_parser_reset(gale_http_parser *p) {
     uint8_t kind = p->st.kind;
     uint32_t max_fields = p->st.max_fields;

@@ -167,6 +167,11 @@ GALE_EXPORT void gale_http_parser_init(gale_http_parser *p, int kind,
  *  and the response-to-HEAD mark. */
 GALE_EXPORT void gale_http_parser_reset(gale_http_parser *p);
 
+/** Give p another field array between messages (after init or reset): the cheap way to lend
+ *  it storage only while a message is being parsed. */
+GALE_EXPORT void gale_http_parser_set_fields(gale_http_parser *p, gale_http_field *GALE_NULLABLE fields,
+                                             uint32_t fields_cap);
+
 /** Mark the response being parsed as the answer to a HEAD request (or a 2xx to CONNECT):
  *  it has no body whatever its fields say. Call before the head completes; reset clears it. */
 GALE_EXPORT void gale_http_parser_set_response_to_head(gale_http_parser *p, int yes);

@@ -753,6 +753,36 @@ TEST(many_fields) {
     CHECK_EQ_INT(p.error_status, 431);
 }
 
+/* Storage lent between messages (as the server lends a pooled array only while it parses):
+ * the new array is used and bounds the count, the limits stay, NULL means no fields. */
+TEST(fields_lent_between_messages) {
+    static gale_http_field a[4], b[2];
+    static char msg[16384];
+    gale_http_limits lim = {0, 0, 3};
+    gale_http_parser p;
+    gale_http_parser_init(&p, REQ, &lim, a, 4);
+    size_t n = many_fields_msg(msg, 3);
+    CHECK_EQ_INT(gale_http_parser_execute(&p, msg, n), n);
+    CHECK_EQ_INT(a[2].name_len, 9); /* "X-Field-2" */
+    gale_http_parser_reset(&p);
+    gale_http_parser_set_fields(&p, b, 2);
+    CHECK_EQ_INT(gale_http_parser_execute(&p, msg, n), GALE_HTTP_ERROR); /* 3 fields, room for 2 */
+    CHECK_EQ_INT(p.error_status, 431);
+    gale_http_parser_reset(&p);
+    n = many_fields_msg(msg, 2);
+    CHECK_EQ_INT(gale_http_parser_execute(&p, msg, n), n);
+    CHECK(p.fields == b && b[1].name_len == 9);
+    gale_http_parser_reset(&p);
+    gale_http_parser_set_fields(&p, a, 4); /* room for 4, but the limit is still 3 */
+    n = many_fields_msg(msg, 4);
+    CHECK_EQ_INT(gale_http_parser_execute(&p, msg, n), GALE_HTTP_ERROR);
+    CHECK_EQ_INT(p.error_status, 431);
+    gale_http_parser_reset(&p);
+    gale_http_parser_set_fields(&p, NULL, 4);
+    CHECK_EQ_INT(gale_http_parser_execute(&p, "GET / HTTP/1.0\r\nX: y\r\n\r\n", 24), GALE_HTTP_ERROR);
+    CHECK_EQ_INT(p.error_status, 431);
+}
+
 TEST(limits_default) {
     gale_http_limits l;
     gale_http_limits_default(&l);
@@ -1037,6 +1067,7 @@ int main(void) {
     RUN(request_line_limit);
     RUN(header_bytes_limit);
     RUN(many_fields);
+    RUN(fields_lent_between_messages);
     RUN(limits_default);
     RUN(pipelining);
     RUN(response_sequence);

@@ -251,7 +251,7 @@ public final class HTTPServerRequest: @unchecked Sendable {
         if !servedInline { detach() }
         if copiedBody == nil {
             let s = gale_http_request_body(raw)
-            copiedBody = s.len > 0 ? Array(UnsafeRawBufferPointer(start: s.ptr, count: s.len)) : []
+            if s.len > 0 { copiedBody = Array(UnsafeRawBufferPointer(start: s.ptr, count: s.len)) } // else `body` is []
         }
         self.raw = nil
     }

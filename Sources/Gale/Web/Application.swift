@@ -28,9 +28,10 @@ public final class Application: Sendable {
     /// Routes, tried in order; the first whose pattern matches the whole path serves it.
     public let routes: [Route]
     public let settings: Settings
-    /// The logger's level when the application was made, for the access log: asking the
-    /// logger costs an existential copy per request.
-    private let accessLogLevel: Logger.Level
+    /// The lowest status the access log shows at the logger's level when the application was
+    /// made (asking the logger costs an existential copy per request): 500 at .error, 400 at
+    /// .warning (and .notice, .info), every one at .debug.
+    private let leastLoggedStatus: Int
     /// settings.defaultHeaders is not empty (asked once per response).
     let hasDefaultHeaders: Bool
     private let state = Mutex(State())
@@ -55,7 +56,8 @@ public final class Application: Sendable {
         }
         self.routes = routes
         self.settings = settings
-        accessLogLevel = settings.logger.logLevel
+        let level = settings.logger.logLevel
+        leastLoggedStatus = level <= .debug ? Int.min : level <= .warning ? 400 : level <= .error ? 500 : Int.max
         hasDefaultHeaders = !settings.defaultHeaders.isEmpty
     }
 
@@ -242,16 +244,19 @@ public final class Application: Sendable {
     }
 
     /// A handler is done: its connection forgets it, and the access log.
+    @inline(__always)
     private func served(_ handler: RequestHandler, on connection: HTTPConnection) {
         if connection.handler === handler { connection.handler = nil } // not if a new request began
-        // Tornado's access log levels: errors show, successes only when asked for.
+        if handler.statusCode >= leastLoggedStatus { logAccess(handler) }
+    }
+
+    /// Tornado's access log levels: errors show, successes only when asked for.
+    private func logAccess(_ handler: RequestHandler) {
         let status = handler.statusCode
         let level: Logger.Level = status >= 500 ? .error : status >= 400 ? .warning : .debug
-        if accessLogLevel <= level {
-            let request = handler.request
-            let ms = Double(monotonicNanoseconds() &- handler.startTime) / 1e6
-            settings.logger.log(level: level, "\(status) \(request.method) \(request.uri) (\(request.remoteIP)) \(Int(ms * 100) / 100)ms")
-        }
+        let request = handler.request
+        let ms = Double(monotonicNanoseconds() &- handler.startTime) / 1e6
+        settings.logger.log(level: level, "\(status) \(request.method) \(request.uri) (\(request.remoteIP)) \(Int(ms * 100) / 100)ms")
     }
 }
 
