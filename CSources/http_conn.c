@@ -25,8 +25,7 @@ static void release_message(gale_http_conn *c, gale_http_server *srv) {
     if (c->fields) {
         gale__http_fields_put(srv, c->fields);
         c->fields = NULL;
-        c->parser.fields = NULL;
-        c->parser.fields_cap = 0;
+        gale_http_parser_set_fields(&c->parser, NULL, 0);
     }
     gale__http_buf_release(srv, &c->pinned);
     gale__http_buf_release(srv, &c->body);
@@ -420,11 +419,7 @@ static void process(gale_http_conn *c) {
                 gale__http_conn_close(c, -ENOMEM);
                 break;
             }
-            if (c->parser.limits.max_headers) /* set up before, reset since the last message */
-                gale_http_parser_set_fields(&c->parser, c->fields, srv->cfg.limits.max_headers);
-            else
-                gale_http_parser_init(&c->parser, GALE_HTTP_REQUEST, &srv->cfg.limits, c->fields,
-                                      srv->cfg.limits.max_headers);
+            gale_http_parser_set_fields(&c->parser, c->fields, srv->cfg.limits.max_headers);
         }
         int r = gale_http_parser_execute(&c->parser, c->in.data + c->in.off, q);
         if (r == GALE_HTTP_NEED_MORE) break;
@@ -540,6 +535,8 @@ void gale__http_conn_start(gale_http_server *srv, int fd, const gale_addr *peer)
     c->fd = fd;
     c->srv = srv;
     c->peer = *peer;
+    /* Once per connection: fields are lent to the parser only while a message is read. */
+    gale_http_parser_init(&c->parser, GALE_HTTP_REQUEST, &srv->cfg.limits, NULL, 0);
     c->tlist = TL_NONE;
     c->cnext = srv->conns;
     if (srv->conns) srv->conns->cprev = c;
@@ -592,8 +589,6 @@ GALE_EXPORT int gale_http_request_version(const gale_http_request *req) {
     const gale_http_head *h = head_of(req);
     return h->version_major * 10 + h->version_minor;
 }
-
-GALE_EXPORT uint32_t gale_http_request_flags(const gale_http_request *req) { return head_of(req)->flags; }
 
 GALE_EXPORT const gale_http_head *gale_http_request_parsed(const gale_http_request *req) { return head_of(req); }
 

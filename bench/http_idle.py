@@ -12,17 +12,13 @@ raises it and skips the Ns it cannot hold)
 prints a human line, then a machine line:
   result n=.. ok=.. rss_before_kib=.. rss_held_kib=.. anon_before_kib=.. anon_held_kib=.. bytes_per_conn=..
 exit 1 if any connection was not answered 200."""
+import os
 import socket
 import sys
 import time
 
-
-def status_kib(pid, key):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith(key + ":"):
-                return int(line.split()[1])
-    return None
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+from proc import status_kib  # noqa: E402
 
 
 def get(s):

@@ -14,17 +14,13 @@ prints a human line, then a machine line:
   result n=.. ok=.. rss_before_kib=.. rss_held_kib=.. rss_after_close_kib=.. bytes_per_conn=..
          rss_held2_kib=.. rss_after_close2_kib=.. hwm_kib=..
 exit 1 if any connection failed or echoed the wrong bytes."""
+import os
 import socket
 import sys
 import time
 
-
-def status_kib(pid, key):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith(key + ":"):
-                return int(line.split()[1])
-    return None
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+from proc import status_kib  # noqa: E402
 
 
 def cycle(pid, port, n, settle):

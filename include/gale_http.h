@@ -135,8 +135,6 @@ GALE_EXPORT gale_slice gale_http_request_path(const gale_http_request *req);
 GALE_EXPORT gale_slice gale_http_request_query(const gale_http_request *req);
 /** 10 for HTTP/1.0, 11 for HTTP/1.1. */
 GALE_EXPORT int gale_http_request_version(const gale_http_request *req);
-/** What the parser noted about the head: GALE_HTTP_F_* (gale_http_parser.h). */
-GALE_EXPORT uint32_t gale_http_request_flags(const gale_http_request *req);
 GALE_EXPORT uint32_t gale_http_request_header_count(const gale_http_request *req);
 /** The i-th header field as sent (name case as received, value without surrounding space).
  *  @return 0, or -EINVAL if i is out of range. */

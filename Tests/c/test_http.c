@@ -232,6 +232,14 @@ static void inspect(hs *h, gale_http_request *req) {
     COPY(r->query, s);
     r->version = gale_http_request_version(req);
     r->count = (int)gale_http_request_header_count(req);
+    /* The parsed head a binding reads in one call says the same as the accessors. */
+    const gale_http_head *ph = gale_http_request_parsed(req);
+    const char *hb = gale_http_request_head(req).ptr;
+    gale_slice m = gale_http_request_method(req), p2 = gale_http_request_path(req);
+    CHECK(hb + ph->method_off == m.ptr && ph->method_len == m.len);
+    CHECK(hb + ph->path_off == p2.ptr && ph->path_len == p2.len);
+    CHECK_EQ_INT(ph->num_fields, (uint32_t)r->count);
+    CHECK_EQ_INT(ph->version_major * 10 + ph->version_minor, r->version);
     gale_slice name, value;
     if (gale_http_request_header(req, 0, &name, &value) == 0) r->first_name_ok = slice_is(name, "Host");
     r->header_oob = gale_http_request_header(req, (uint32_t)r->count, &name, &value);
